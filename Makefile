@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make run` (set up, index seeds/, start the chat) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run index test test-fast browser lint bench eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU build first: an unpinned torch (pulled by sentence-transformers) is a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+index: install
+	$(BIN)/rag index
+
+run: install index
+	$(BIN)/rag serve
+
+# A real headless browser for the end-to-end tests (Debian's chromium; Playwright's own download cannot work offline).
+browser:
+	@bash scripts/install-browser.sh
+
+test: install browser
+	$(BIN)/python -m pytest -q -rs
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "unit"
+
+lint: install
+	$(BIN)/ruff check rag index ui eval tests
+	$(BIN)/mypy rag index ui eval
+
+bench: install
+	$(BIN)/python scripts/bench_index.py
+
+eval: install index
+	$(BIN)/rag eval --dataset eval/datasets/seeds.jsonl --out reports/latest --backend local
+
+clean:
+	rm -rf .rag reports .pytest_cache

@@ -1,0 +1,67 @@
+"""The `rag` command: parses flags, builds the Config, dispatches to a subcommand, turns errors into one line.
+
+Subcommands register themselves through the `rag.commands` entry-point group (see pyproject.toml), so
+`rag serve` (package `ui`) and `rag eval` (package `eval`) exist without `rag` importing those packages.
+Each entry point is `register(subparsers)`; the parser it adds sets `func(args, config) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from index.errors import RagError
+from rag.config import Config
+
+# Commands in `rag` itself, so `python -m rag` works even where the package metadata is missing.
+_BUILTIN = {"index": "rag.cmd_index:register", "ask": "rag.cmd_ask:register"}
+
+
+def _registrars() -> dict[str, str]:
+    found = dict(_BUILTIN)
+    for ep in entry_points(group="rag.commands"):
+        found[ep.name] = ep.value
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Ask questions about your documents; answers cite the passages they use."
+    )
+    parser.add_argument("--index-dir", help="index folder (default .rag, env RAG_INDEX_DIR)")
+    parser.add_argument("--embed-model", help="embedding model: local folder or name (env RAG_EMBED_MODEL)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, target in sorted(_registrars().items()):
+        module_name, _, attr = target.partition(":")
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError as err:  # a broken optional part must not take the whole CLI down
+            print(f"warning: command {name!r} unavailable ({err})", file=sys.stderr)
+            continue
+        getattr(module, attr)(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        config = Config.from_env(index_dir=args.index_dir, embed_model=args.embed_model)
+        return int(args.func(args, config) or 0)
+    except RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

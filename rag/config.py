@@ -1,0 +1,99 @@
+"""One frozen configuration, filled from `RAG_*` environment variables and then CLI flags.
+
+Every field `foo_bar` is read from `RAG_FOO_BAR`; a CLI flag `--foo-bar` of the same name overrides it.
+Secrets (API keys, access tokens) are *not* fields: backends and the server read them when they are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from index.errors import ConfigError
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "rag-chat")
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- indexing
+    index_dir: str = ".rag"  # where the FAISS index, docstore and manifest live
+    corpus: str = "seeds"  # default folder(s) for `rag index`, separated by os.pathsep
+    embed_model: str = ""  # local folder or model name; "" = the packaged all-MiniLM-L6-v2
+    embed_batch: int = 16
+    chunk_tokens: int = 200  # MiniLM truncates past 256 word pieces, so stay well below
+    chunk_overlap: int = 40  # tokens carried over from the previous chunk
+    # --- retrieval
+    k: int = 5  # passages returned by search / given to the generator at most
+    fetch_k: int = 30  # candidates each retriever (dense, BM25) contributes before fusion
+    # --- generation
+    backend: str = "local"  # local | openai | extractive
+    llm_model: str = ""  # local: path to a GGUF file ("" = packaged Qwen2.5-0.5B); openai: model name
+    llm_base_url: str = ""  # openai-compatible endpoint, e.g. http://127.0.0.1:8080/v1
+    llm_threads: int = 0  # 0 = all cores
+    llm_ctx: int = 4096
+    max_tokens: int = 256
+    temperature: float = 0.0
+    llm_timeout: float = 120.0
+    cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
+    # --- limits and serving
+    max_question_chars: int = 2000
+    max_history_turns: int = 6
+    host: str = "127.0.0.1"
+    port: int = 7860
+    allowed_origins: str = "*"  # comma-separated origins allowed to embed / call the API
+    concurrency: int = 1  # generations at once; others queue
+    feedback_path: str = ".rag/feedback.jsonl"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build from `RAG_*` variables, then `overrides` (CLI flags; None values are ignored).
+
+        Example: Config.from_env({"RAG_K": "3"}).k -> 3
+        """
+        env = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("RAG_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw, hints[f.name])
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in hints:
+                raise ConfigError(f"Unknown setting {name!r}. Valid settings: {', '.join(sorted(hints))}.")
+            values[name] = _coerce(name, value, hints[name]) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.index_dir)
+
+    @property
+    def corpus_paths(self) -> list[Path]:
+        return [Path(p) for p in self.corpus.split(os.pathsep) if p]
+
+
+def _coerce(name: str, raw: Any, typ: Any) -> Any:
+    try:
+        if typ is bool:
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        if typ is int:
+            return int(raw)
+        if typ is float:
+            return float(raw)
+        return str(raw)
+    except ValueError as err:
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {typ.__name__}; fix or unset it.") from err
