@@ -1,0 +1,304 @@
+"""The index on disk: a FAISS index, a JSON docstore and a manifest. No pickle anywhere.
+
+Layout of an index folder (default `.rag/`):
+    manifest.json          the commit point: model, dim, chunk settings, counts, created, data folder, sha256s
+    data-<stamp>/index.faiss   FAISS `IndexIDMap2(IndexFlatIP)` of normalised vectors (FAISS's own format)
+    data-<stamp>/docstore.json documents (full text, for the UI) and chunks (offsets into the text)
+`save` writes a new data folder, then atomically replaces manifest.json, then deletes old data folders:
+a crash or Ctrl-C at any point leaves the previous index loadable. Loading checks the sha256s, the model
+and the dimension, and raises `IndexCorruptError` / `IndexMissingError` naming the fix.
+Leaves out concurrent writers (the last `rag index` wins) and approximate (IVF/HNSW) indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import IndexCorruptError, IndexMissingError
+from index.records import Chunk, Document
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FAISS_FILE = "index.faiss"
+DOCSTORE_FILE = "docstore.json"
+_REBUILD = "Rebuild it with `rag index`."
+
+
+def faiss_id(chunk_id: str) -> int:
+    """The int64 FAISS id of a chunk (60 bits of its hex id). Example: faiss_id("000000000000000f") -> 0."""
+    return int(chunk_id[:15], 16)
+
+
+@dataclass
+class IndexStore:
+    """Documents, chunks and their vectors, as loaded from (or about to be saved to) an index folder."""
+
+    embed_model: str
+    dim: int
+    documents: dict[str, Document]  # by source
+    chunks: list[Chunk]
+    vectors: np.ndarray  # float32 (len(chunks), dim), row i belongs to chunks[i]
+    settings: dict[str, Any] = field(default_factory=dict)  # chunk_tokens, chunk_overlap, ...
+    embed_keys: list[str] = field(default_factory=list)  # content hash of the embedded text, per chunk
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._by_id = {c.id: i for i, c in enumerate(self.chunks)}
+        self._faiss: Any = None
+
+    def document(self, source: str) -> Document | None:
+        """The full document a chunk came from, by its source path."""
+        return self.documents.get(source)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        i = self._by_id.get(chunk_id)
+        return None if i is None else self.chunks[i]
+
+    def vector(self, chunk_id: str) -> np.ndarray | None:
+        i = self._by_id.get(chunk_id)
+        return None if i is None else self.vectors[i]
+
+    @property
+    def faiss_index(self) -> Any:
+        """`IndexIDMap2(IndexFlatIP)` over the vectors; ids are `faiss_id(chunk.id)`."""
+        if self._faiss is None:
+            self._faiss = build_faiss(self.vectors, [c.id for c in self.chunks], self.dim)
+        return self._faiss
+
+    def search_dense(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(row in `chunks`, cosine) of the k nearest chunks."""
+        if not self.chunks or k <= 0:
+            return []
+        scores, ids = self.faiss_index.search(
+            query_vec.reshape(1, -1).astype(np.float32), min(k, len(self.chunks))
+        )
+        rows = self._rows_by_faiss_id()
+        return [(rows[int(i)], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if int(i) in rows]
+
+    def _rows_by_faiss_id(self) -> dict[int, int]:
+        if not hasattr(self, "_rows"):
+            self._rows = {faiss_id(c.id): i for i, c in enumerate(self.chunks)}
+        return self._rows
+
+    # --- persistence
+
+    def save(self, index_dir: str | Path) -> Path:
+        """Write atomically into `index_dir`; returns the manifest path."""
+        index_dir = Path(index_dir)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
+        try:
+            import faiss
+
+            faiss.write_index(self.faiss_index, str(tmp / FAISS_FILE))
+            docstore = {
+                "format": FORMAT_VERSION,
+                "documents": [asdict(d) for d in sorted(self.documents.values(), key=lambda d: d.source)],
+                "chunks": [
+                    {
+                        "id": c.id,
+                        "doc_id": c.doc_id,
+                        "source": c.source,
+                        "start": c.start,
+                        "end": c.end,
+                        "embed_key": key,
+                    }
+                    for c, key in zip(self.chunks, self._keys(), strict=True)
+                ],
+            }
+            _write_json(tmp / DOCSTORE_FILE, docstore)
+            _fsync_dir(tmp)
+            data_name = f"data-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{tmp.name[-6:]}"
+            os.replace(tmp, index_dir / data_name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        manifest = {
+            "format": FORMAT_VERSION,
+            "embed_model": self.embed_model,
+            "dim": self.dim,
+            **self.settings,
+            "documents": len(self.documents),
+            "chunks": len(self.chunks),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "data": data_name,
+            "sha256": {name: _sha256(index_dir / data_name / name) for name in (FAISS_FILE, DOCSTORE_FILE)},
+        }
+        _write_json(index_dir / (MANIFEST + ".tmp"), manifest)
+        os.replace(index_dir / (MANIFEST + ".tmp"), index_dir / MANIFEST)  # the commit point
+        _fsync_dir(index_dir)
+        self.manifest, self.path = manifest, index_dir
+        remove_stale(index_dir, keep=data_name)
+        return index_dir / MANIFEST
+
+    def _keys(self) -> list[str]:
+        return self.embed_keys if len(self.embed_keys) == len(self.chunks) else [""] * len(self.chunks)
+
+    @classmethod
+    def load(
+        cls, index_dir: str | Path, embedder_name: str | None = None, dim: int | None = None
+    ) -> IndexStore:
+        """Load and verify an index. `embedder_name`/`dim`, when given, must match what it was built with."""
+        index_dir = Path(index_dir)
+        manifest = read_manifest(index_dir)
+        check_compatible(manifest, index_dir, embedder_name, dim)
+        data = index_dir / str(manifest.get("data", ""))
+        for name in (FAISS_FILE, DOCSTORE_FILE):
+            expected = manifest.get("sha256", {}).get(name)
+            try:
+                actual = _sha256(data / name)
+            except OSError as err:
+                raise IndexCorruptError(
+                    f"The index at {index_dir} is incomplete ({name}: {err.strerror}). {_REBUILD}"
+                ) from err
+            if actual != expected:
+                raise IndexCorruptError(
+                    f"The index at {index_dir} is damaged ({name} fails its checksum). {_REBUILD}"
+                )
+        try:
+            import faiss
+
+            raw = json.loads((data / DOCSTORE_FILE).read_text(encoding="utf-8"))
+            documents = {d["source"]: Document(**d) for d in raw["documents"]}
+            chunks, keys = [], []
+            for c in raw["chunks"]:
+                doc = documents[c["source"]]
+                chunks.append(
+                    Chunk(
+                        c["id"],
+                        c["doc_id"],
+                        c["source"],
+                        doc.title,
+                        doc.text[c["start"] : c["end"]],
+                        c["start"],
+                        c["end"],
+                    )
+                )
+                keys.append(c.get("embed_key", ""))
+            index = faiss.read_index(str(data / FAISS_FILE))
+            vectors = _vectors_in_order(index, chunks)
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise IndexCorruptError(
+                f"The index at {index_dir} cannot be read ({type(err).__name__}: {err}). {_REBUILD}"
+            ) from err
+        if index.d != manifest["dim"]:
+            raise IndexCorruptError(
+                f"The index at {index_dir} has vectors of width {index.d}, "
+                f"its manifest says {manifest['dim']}. {_REBUILD}"
+            )
+        settings = {k: manifest[k] for k in ("chunk_tokens", "chunk_overlap") if k in manifest}
+        store = cls(
+            manifest["embed_model"],
+            int(manifest["dim"]),
+            documents,
+            chunks,
+            vectors,
+            settings,
+            keys,
+            manifest,
+            index_dir,
+        )
+        store._faiss = index
+        return store
+
+
+def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+    """The manifest of an index folder; IndexMissingError when there is none."""
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        raise IndexMissingError(f"No index at {index_dir}. Run `rag index` first.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexCorruptError(f"The index manifest {path} cannot be read ({err}). {_REBUILD}") from err
+    needed = ("format", "embed_model", "dim", "data", "sha256")
+    if not isinstance(manifest, dict) or any(k not in manifest for k in needed):
+        raise IndexCorruptError(f"The index manifest {path} is incomplete. {_REBUILD}")
+    if manifest["format"] != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"The index at {index_dir} has format {manifest['format']}, this version reads "
+            f"{FORMAT_VERSION}. {_REBUILD}"
+        )
+    return manifest
+
+
+def check_compatible(
+    manifest: dict[str, Any], index_dir: Path, embedder_name: str | None, dim: int | None
+) -> None:
+    built = manifest["embed_model"]
+    if embedder_name is not None and built != embedder_name:
+        raise IndexCorruptError(
+            f"The index at {index_dir} was built with embedding model {built!r}, now {embedder_name!r}: "
+            f"set RAG_EMBED_MODEL={built} or rebuild it with `rag index`."
+        )
+    if dim is not None and int(manifest["dim"]) != dim:
+        raise IndexCorruptError(
+            f"The index at {index_dir} holds {manifest['dim']}-d vectors, the model makes "
+            f"{dim}-d ones. {_REBUILD}"
+        )
+
+
+def build_faiss(vectors: np.ndarray, chunk_ids: Sequence[str], dim: int) -> Any:
+    import faiss
+
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if len(chunk_ids):
+        ids = np.array([faiss_id(c) for c in chunk_ids], dtype=np.int64)
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+    return index
+
+
+def remove_stale(index_dir: Path, keep: str) -> None:
+    """Delete data folders and temp folders that the manifest no longer points at."""
+    for p in index_dir.iterdir():
+        if p.is_dir() and p.name != keep and (p.name.startswith("data-") or p.name.startswith(".tmp-")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _vectors_in_order(index: Any, chunks: Iterable[Chunk]) -> np.ndarray:
+    chunks = list(chunks)
+    if index.ntotal != len(chunks):
+        raise ValueError(f"{index.ntotal} vectors for {len(chunks)} chunks")
+    if not chunks:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.vstack([index.reconstruct(faiss_id(c.id)) for c in chunks]).astype(np.float32)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

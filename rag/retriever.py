@@ -1,0 +1,124 @@
+"""Hybrid retrieval: dense (FAISS, cosine) fused with BM25 (bm25s) by reciprocal rank fusion, deduplicated.
+
+Dense search finds paraphrases; BM25 finds names and figures ("G42", "$650 million") that embeddings blur.
+Each contributes `fetch_k` candidates; a candidate's fused score is the sum of 1/(60 + rank) over the
+lists it appears in. Every hit carries both raw scores in `hit.scores` ("dense" is the cosine, computed
+for every candidate; "bm25" is 0 where no query word matches). Near-duplicates (identical text, or
+passages overlapping by more than half) keep only the best. BM25 is built in memory at load time from the
+docstore (milliseconds at this scale), so nothing but FAISS and JSON lives on disk.
+Leaves out rerankers (no offline cross-encoder exists) and metadata filters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedder import Embedder, load_embedder
+from index.errors import QueryError
+from index.records import Chunk, Hit
+from index.store import IndexStore, read_manifest
+from index.tokens import keyword_tokens
+from rag.config import Config
+
+RRF_K = 60  # the usual constant of reciprocal rank fusion (Cormack et al. 2009)
+_MAX_OVERLAP = 0.5  # share of the shorter passage two hits may overlap before one is dropped
+
+
+@dataclass
+class _Candidate:
+    row: int
+    fused: float = 0.0
+    bm25: float = 0.0
+
+
+class HybridRetriever:
+    """`search(query, k)` over one loaded index. Build it with `open_retriever(config)`."""
+
+    def __init__(self, store: IndexStore, embedder: Embedder, fetch_k: int = 30, default_k: int = 5) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.fetch_k = fetch_k
+        self.default_k = default_k
+        self._bm25 = _build_bm25([c.text if not c.title else f"{c.title}\n{c.text}" for c in store.chunks])
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.store.chunks
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The k best passages for `query`, best first, ranks from 1. Raises QueryError for an empty query."""
+        if not query or not query.strip():
+            raise QueryError("The query is empty: type a question or some keywords.")
+        k = self.default_k if k is None else k
+        if k <= 0 or not self.store.chunks:
+            return []
+        fetch = max(self.fetch_k, k * 3)
+        qvec = self.embedder.embed([query.strip()])[0]
+        candidates: dict[int, _Candidate] = {}
+        for rank, (row, _) in enumerate(self.store.search_dense(qvec, fetch), start=1):
+            candidates.setdefault(row, _Candidate(row)).fused += 1.0 / (RRF_K + rank)
+        for rank, (row, score) in enumerate(self._bm25_top(query, fetch), start=1):
+            cand = candidates.setdefault(row, _Candidate(row))
+            cand.fused += 1.0 / (RRF_K + rank)
+            cand.bm25 = score
+        ranked = sorted(candidates.values(), key=lambda c: (-c.fused, c.row))
+        dense = self.store.vectors[[c.row for c in ranked]] @ qvec if ranked else np.zeros(0)
+        hits: list[Hit] = []
+        for cand, cos in zip(ranked, dense, strict=True):
+            chunk = self.store.chunks[cand.row]
+            if any(_duplicate(chunk, h.chunk) for h in hits):
+                continue
+            scores = {"dense": float(cos), "bm25": float(cand.bm25)}
+            hits.append(Hit(chunk=chunk, score=float(cand.fused), rank=len(hits) + 1, scores=scores))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _bm25_top(self, query: str, n: int) -> list[tuple[int, float]]:
+        tokens = keyword_tokens(query)
+        if not tokens or self._bm25 is None:
+            return []
+        scores = self._bm25.get_scores(tokens)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+
+def open_retriever(config: Config, embedder: Embedder | None = None) -> HybridRetriever:
+    """Load the index at `config.index_dir` and the embedder it was built with.
+
+    Raises IndexMissingError ("No index at .rag. Run `rag index` first."), IndexCorruptError (damaged, or
+    built with another model) or ModelMissingError, each naming the fix.
+    """
+    read_manifest(config.index_dir)  # fail fast, before loading a model, when there is no index
+    embedder = embedder or load_embedder(config.embed_model, config.embed_batch)
+    store = IndexStore.load(config.index_dir, embedder_name=embedder.name)
+    if store.dim != embedder.dim:
+        store = IndexStore.load(config.index_dir, embedder_name=embedder.name, dim=embedder.dim)
+    return HybridRetriever(store, embedder, fetch_k=config.fetch_k, default_k=config.k)
+
+
+def _build_bm25(texts: list[str]):  # type: ignore[no-untyped-def]
+    if not texts:
+        return None
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.ERROR)
+    bm25 = bm25s.BM25()
+    # an empty token list would break bm25s; a placeholder keeps row numbers aligned with chunks
+    bm25.index([keyword_tokens(t) or ["\x00"] for t in texts], show_progress=False)
+    return bm25
+
+
+def _duplicate(a: Chunk, b: Chunk) -> bool:
+    """Same text, or the same document with spans overlapping by more than half of the shorter one."""
+    if a.text.strip() == b.text.strip():
+        return True
+    if a.source != b.source:
+        return False
+    overlap = min(a.end, b.end) - max(a.start, b.start)
+    return overlap > _MAX_OVERLAP * min(a.end - a.start, b.end - b.start)
