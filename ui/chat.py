@@ -1,0 +1,183 @@
+"""The chat handler, free of Gradio: turns `Pipeline.stream` events into chat-page updates.
+
+`ChatHandler.respond(message, history)` yields `ChatUpdate`s: the message list to show, the sources
+panel HTML (None = unchanged, so streamed tokens do not resend it) and, at the end, the answer record
+that a thumbs up/down refers to. `ui.app` only adapts this to Gradio components.
+Errors never escape: a `RagError` becomes its own message, anything else a generic apology (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from index.errors import QueryError, RagError
+from index.records import Document, Hit
+from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
+from ui import render
+from ui.gate import GenerationGate, gated_stream
+
+log = logging.getLogger("ui.chat")
+
+THINKING = "_Searching the documents…_"
+WRITING = "_Found {n} passages; writing the answer…_"
+QUEUED = "_Found {n} passages; waiting for a free slot (others are being answered)…_"
+CURSOR = " ▍"
+ERROR_PREFIX = "⚠️ "
+GENERIC_ERROR = "Sorry, something went wrong while answering. It has been logged; please try again."
+
+
+class PipelineLike(Protocol):
+    """The part of `rag.pipeline.Pipeline` the UI drives (fakes in tests satisfy it too)."""
+
+    config: Any
+
+    def stream(
+        self, question: str, history: Sequence[Turn] = (), k: int | None = None, backend: str | None = None
+    ) -> Iterator[Event]: ...
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]: ...
+
+    def document(self, source: str) -> Document | None: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class ChatUpdate:
+    messages: list[dict[str, Any]]
+    sources_html: str | None = None  # None: leave the panel as it is
+    record: dict[str, Any] | None = None  # set on the final update of a successful answer
+    done: bool = False
+
+
+def message_text(content: Any) -> str:
+    """Text of a chat message in any Gradio shape (str, {"text"}, [{"type": "text", "text"}])."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    if isinstance(content, list | tuple):
+        return "\n".join(message_text(c) for c in content)
+    return ""
+
+
+def history_to_turns(history: Sequence[dict[str, Any]], max_turns: int) -> list[Turn]:
+    """Earlier chat messages as pipeline history: plain text, errors and UI notes dropped."""
+    turns: list[Turn] = []
+    for m in history:
+        role = m.get("role") if isinstance(m, dict) else None
+        if role not in ("user", "assistant") or (
+            isinstance(m, dict) and (m.get("metadata") or {}).get("title")
+        ):
+            continue
+        text = render.plain_text(message_text(m.get("content")))
+        if not text or (role == "assistant" and text.startswith((ERROR_PREFIX.strip(), "_"))):
+            continue  # errors and placeholders are not part of the conversation
+        turns.append(Turn(role=role, content=text))
+    return turns[-2 * max_turns :] if max_turns > 0 else []
+
+
+def format_answer(answer: Answer) -> str:
+    """The verified answer as chat markup; a refusal says so and points at the closest passages."""
+    text = answer.text.strip() or "I could not find an answer to that in the documents."
+    if answer.refused:
+        return text + "\n\n" + render.note("The closest passages are shown under Sources.")
+    return render.linkify_citations(text, [c.n for c in answer.citations])
+
+
+def answer_record(answer: Answer) -> dict[str, Any]:
+    """What a vote on this answer stores next to it."""
+    data = answer_to_json(answer)
+    return {k: data[k] for k in ("question", "answer", "refused", "citations", "backend")}
+
+
+class ChatHandler:
+    """Drives the pipeline for one chat message at a time; safe to share between sessions."""
+
+    def __init__(self, pipeline: PipelineLike, gate: GenerationGate | None = None) -> None:
+        self.pipeline = pipeline
+        cfg = pipeline.config
+        self.gate = gate or GenerationGate(getattr(cfg, "concurrency", 1))
+        self.max_chars = int(getattr(cfg, "max_question_chars", 2000))
+        self.max_turns = int(getattr(cfg, "max_history_turns", 6))
+
+    def _lookup(self, source: str) -> Document | None:
+        try:
+            return self.pipeline.document(source)
+        except Exception:  # a missing document must not break the answer
+            log.exception("document(%r) failed", source)
+            return None
+
+    def check(self, question: str) -> None:
+        """Refuse empty and over-long questions before any work, with the message to show."""
+        if not question.strip():
+            raise QueryError("Please type a question first.")
+        if len(question) > self.max_chars:
+            raise QueryError(
+                f"That question is {len(question):,} characters long; the limit is {self.max_chars:,}. "
+                "Please shorten it."
+            )
+
+    def respond(
+        self, message: str, history: Sequence[dict[str, Any]] | None = None, backend: str | None = None
+    ) -> Iterator[ChatUpdate]:
+        history = list(history or [])
+        question = message_text(message)
+        turns = history_to_turns(history, self.max_turns)
+        msgs = history + [{"role": "user", "content": question}]
+        assistant: dict[str, Any] = {"role": "assistant", "content": THINKING}
+        msgs.append(assistant)
+        try:
+            self.check(question)
+            yield ChatUpdate(_snap(msgs))
+            yield from self._answer(question, turns, backend, msgs, assistant)
+        except RagError as err:
+            assistant["content"] = ERROR_PREFIX + str(err)
+            yield ChatUpdate(_snap(msgs), render.error_panel(), done=True)
+        except Exception:
+            log.exception("chat answer failed for %r", question[:200])
+            assistant["content"] = ERROR_PREFIX + GENERIC_ERROR
+            yield ChatUpdate(_snap(msgs), render.error_panel(), done=True)
+
+    def _answer(
+        self,
+        question: str,
+        turns: list[Turn],
+        backend: str | None,
+        msgs: list[dict[str, Any]],
+        assistant: dict,
+    ) -> Iterator[ChatUpdate]:
+        # Retrieval runs outside the gate so sources show at once even when every slot is busy; with
+        # history the pipeline may first rewrite the question with the LLM, so then all of it is gated.
+        events = self.pipeline.stream(question, history=turns, backend=backend)
+        hits: tuple[Hit, ...] = ()
+        draft = ""
+        for ev in gated_stream(self.gate, events, ungated_first=not turns):
+            if isinstance(ev, Sources):
+                hits = ev.hits
+                assistant["content"] = (QUEUED if self.gate.busy() else WRITING).format(n=len(hits))
+                yield ChatUpdate(_snap(msgs), render.retrieved_panel(hits, self._lookup))
+            elif isinstance(ev, Token):
+                draft += ev.text
+                assistant["content"] = draft + CURSOR
+                yield ChatUpdate(_snap(msgs))
+            elif isinstance(ev, Final):
+                ans = ev.answer
+                hits = ans.retrieved or hits
+                assistant["content"] = format_answer(ans)
+                panel = (
+                    render.refused_panel(hits, self._lookup)
+                    if ans.refused
+                    else render.answer_panel(ans.citations, hits, self._lookup)
+                )
+                yield ChatUpdate(_snap(msgs), panel, record=answer_record(ans), done=True)
+                return
+        raise RuntimeError("the pipeline stream ended without a Final event")
+
+
+def _snap(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy per update: Gradio diffs successive values, so they must not be the same mutated list."""
+    return [dict(m) for m in msgs]

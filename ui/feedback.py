@@ -1,0 +1,72 @@
+"""Thumbs up/down on answers, appended as JSON lines to `Config.feedback_path` for later review.
+
+One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "source"}.
+Leaves out any review tooling; the file is plain JSONL (`jq`, pandas).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_LOCK = threading.Lock()  # one process may serve many sessions; keep each line whole
+VOTES = {"up", "down"}
+
+
+def normalize_vote(vote: Any) -> str:
+    """Map UI/API vote spellings to "up"/"down". Example: normalize_vote(True) -> 'up'."""
+    if vote is True or str(vote).strip().lower() in {"up", "like", "liked", "+1", "1", "true", "👍"}:
+        return "up"
+    if vote is False or str(vote).strip().lower() in {
+        "down",
+        "dislike",
+        "disliked",
+        "-1",
+        "0",
+        "false",
+        "👎",
+    }:
+        return "down"
+    raise ValueError(f"Unknown vote {vote!r}; use 'up' or 'down'.")
+
+
+def record_feedback(
+    path: str | Path,
+    *,
+    vote: Any,
+    question: str,
+    answer: str,
+    citations: list[dict[str, Any]] | None = None,
+    backend: str = "",
+    origin: str = "chat",
+    comment: str = "",
+) -> dict[str, Any]:
+    """Append one vote to the JSONL file at `path` (folders created) and return the written record."""
+    record = {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "vote": normalize_vote(vote),
+        "question": question,
+        "answer": answer,
+        "citations": list(citations or []),
+        "backend": backend,
+        "origin": origin,
+    }
+    if comment:
+        record["comment"] = comment
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with _LOCK, p.open("a", encoding="utf-8") as fh:
+        fh.write(line)
+    return record
+
+
+def read_feedback(path: str | Path) -> list[dict[str, Any]]:
+    """All recorded votes (empty when the file does not exist yet)."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
