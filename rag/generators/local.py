@@ -1,0 +1,161 @@
+"""`local` backend: a GGUF chat model run in-process on the CPU through xllamacpp (prebuilt llama.cpp).
+
+Why xllamacpp and not llama-cpp-python: it installs as a prebuilt wheel in seconds, whereas
+llama-cpp-python compiles for ~7 minutes on every fresh machine and CI run. One model instance is kept per
+process (keyed by file and settings) and generations are serialised by a lock; llama.cpp reuses the cached
+prompt prefix automatically, which is why the prompt puts the fixed instructions first.
+Not covered: prompt wording (rag/prompt.py) and which file to load (model_files.py).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.errors import BackendError, ModelMissingError
+from rag.config import Config
+from rag.generators import GenerationRequest
+from rag.generators.model_files import resolve_model_path
+
+
+@dataclass(frozen=True)
+class _Key:
+    path: str
+    n_ctx: int
+    threads: int
+
+
+class _Loaded:
+    """One loaded model and the lock that serialises generation on it."""
+
+    def __init__(self, server: Any, key: _Key) -> None:
+        self.server = server
+        self.key = key
+        self.lock = threading.Lock()
+
+
+_models: dict[_Key, _Loaded] = {}
+_models_lock = threading.Lock()
+_DONE = object()
+
+
+def _threads(config: Config) -> int:
+    return config.llm_threads if config.llm_threads > 0 else max(1, os.cpu_count() or 1)
+
+
+def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
+    """Load (or reuse) the model at `path`; ModelMissingError when llama.cpp cannot read it."""
+    key = _Key(str(path), n_ctx, threads)
+    with _models_lock:
+        if key in _models:
+            return _models[key]
+        try:
+            import xllamacpp as xl
+        except ImportError as err:  # pragma: no cover - a dependency of the project
+            raise BackendError("The local backend needs xllamacpp. Run `pip install xllamacpp`.") from err
+        params = xl.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = n_ctx
+        params.n_predict = 512
+        params.n_parallel = 1
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.sampling.temp = 0.0
+        params.sampling.penalty_repeat = 1.1  # it looped once without a repeat penalty
+        params.verbosity = -1  # llama.cpp's logs would drown the CLI output
+        try:
+            server = xl.Server(params)
+        except Exception as err:
+            raise ModelMissingError(
+                f"Could not load the model {path} ({err}). Check that it is a valid GGUF file, or unset "
+                "RAG_LLM_MODEL to use the default."
+            ) from err
+        loaded = _Loaded(server, key)
+        _models[key] = loaded
+        return loaded
+
+
+def is_loaded(config: Config) -> bool:
+    """Whether a model for this config is already in memory (cheap; never loads)."""
+    return any(k.n_ctx == config.llm_ctx and k.threads == _threads(config) for k in _models)
+
+
+class LocalGenerator:
+    """Streams chat completions from the in-process model. The model loads on first use or `warm_up()`."""
+
+    name = "local"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._model: _Loaded | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    def warm_up(self) -> None:
+        """Assemble/verify the model file and load it."""
+        if self._model is None:
+            path = resolve_model_path(self.config.llm_model, self.config.cache_dir)
+            self._model = load_model(path, self.config.llm_ctx, _threads(self.config))
+
+    @property
+    def address(self) -> str:
+        """The loopback OpenAI-compatible endpoint llama.cpp serves for this model (used by tests)."""
+        self.warm_up()
+        assert self._model is not None
+        return str(self._model.server.listening_address)
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        self.warm_up()
+        model = self._model
+        assert model is not None
+        body: dict[str, Any] = {
+            "messages": list(request.messages),
+            "stream": True,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "repeat_penalty": 1.1,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        pieces: queue.Queue[object] = queue.Queue()
+        cancelled = threading.Event()
+
+        def on_chunk(chunk: Any) -> bool:
+            if isinstance(chunk, dict):
+                if "error" in chunk:
+                    pieces.put(BackendError(f"The local model failed: {chunk['error']}"))
+                    return True
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        pieces.put(text)
+            return cancelled.is_set()  # returning True stops generation
+
+        def work() -> None:
+            try:
+                with model.lock:
+                    model.server.handle_chat_completions(body, on_chunk)
+            except Exception as err:  # the binding raises ValueError/RuntimeError on bad requests
+                pieces.put(BackendError(f"The local model failed: {err}"))
+            finally:
+                pieces.put(_DONE)
+
+        worker = threading.Thread(target=work, name="rag-local-llm", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = pieces.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield str(item)
+        finally:
+            cancelled.set()  # the consumer stopped early: stop the model at the next token

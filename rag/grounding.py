@@ -1,0 +1,275 @@
+"""Evidence helpers shared by citation checking, prompt trimming and the extractive backend.
+
+Sentences with offsets, content words (light stemming, no stopwords), numbers normalised to values
+("$1.5 billion" -> 1.5e9), names (capitalised or alphanumeric tokens such as "G42"), and a `Grounder` that
+scores passage sentences against a text, optionally with the retriever's embedder (sentence embeddings are
+cached per chunk). Not covered: deciding what to cite (rag/citations.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from index.records import Hit
+
+Span = tuple[int, int]
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are aren't as at be because been before
+being below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its itself just
+let me more most my myself no nor not now of off on once only or other our ours ourselves out over
+own same she should so some such than that the their theirs them themselves then there these they
+this those through to too under until up very was we were what when where which while who whom why
+will with would you your yours yourself yourselves yes per via among amid within according based
+said says say tell told much many one ones thing things like well way really since upon onto
+""".split())
+# Capitalised words that start sentences or questions rather than name something.
+_NOT_NAMES = STOPWORDS | frozenset("""
+however moreover overall additionally although despite while meanwhile furthermore therefore thus yes no
+according answer based documents document passage passages source sources question note also first second
+""".split())
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "bn": 1e9, "mn": 1e6}
+_NUMBER = re.compile(
+    r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?!\.?\w*-)"
+    r"(?:\s*(%|percent\b)|\s*(thousand|million|billion|trillion|bn|mn)\b)?",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.]*[A-Za-z0-9]|[A-Za-z0-9]")
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9$])|\n+")
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans (start, end) of `text`, trimmed of surrounding space.
+
+    Example: split_sentences("It rose 1.5%. Then fell.") -> [(0, 13), (14, 24)]
+    """
+    spans: list[Span] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def stem(word: str) -> str:
+    """Crude English stemming, enough to match invest/invested/investment.
+
+    Example: stem("investments") -> 'invest'
+    """
+    w = word.lower().replace("’", "'")
+    w = re.sub(r"'s?$", "", w)
+    suffixes = (("ments", ""), ("ment", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+    for suffix, repl in suffixes:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not (suffix == "s" and w.endswith("ss")):
+            return w[: len(w) - len(suffix)] + repl
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed words of `text` without stopwords. Example: content_words("The investments") -> {'invest'}."""
+    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
+
+
+def numbers_of(text: str) -> set[float]:
+    """Numbers in `text` as values, ignoring those glued to words (G42, Phi-3, GPT-3.5).
+
+    Example: numbers_of("$1.5 billion in 2019 and 20%") -> {1500000000.0, 2019.0, 20.0}
+    """
+    values = set()
+    for m in _NUMBER.finditer(text):
+        value = float(m.group(1).replace(",", ""))
+        if m.group(3):
+            value *= _SCALE[m.group(3).lower()]
+        values.add(round(value, 6))
+    return values
+
+
+def names_of(text: str) -> list[str]:
+    """Names in a sentence: capitalised words not opening it, and tokens mixing letters and digits.
+
+    Example: names_of("Microsoft invested in G42 and Mistral.") -> ['G42', 'Mistral']
+    """
+    found: list[str] = []
+    for i, m in enumerate(_TOKEN.finditer(text)):
+        token = re.sub(r"['’]s$", "", m.group(0)).rstrip(".")
+        mixed = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+        capital = token[:1].isupper() and token.lower() not in _NOT_NAMES
+        opener = i == 0 or text[: m.start()].rstrip().endswith((":", '"', "“"))
+        if mixed or (capital and not opener):
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def name_in(name: str, text: str) -> bool:
+    """Whether a name occurs in `text` as a word (case-insensitive)."""
+    return re.search(r"(?<![\w])" + re.escape(name.lower()) + r"(?![\w])", text.lower()) is not None
+
+
+@dataclass(frozen=True)
+class Best:
+    """The passage sentence that best matches a text: its span in the chunk and why."""
+
+    span: Span
+    overlap: float  # share of the text's content words found in that sentence
+    cosine: float  # embedder cosine, 0 when no embedder
+
+
+class Grounder:
+    """Scores chunk sentences against texts; embeddings of chunk sentences are cached per chunk id."""
+
+    def __init__(self, embedder: Any | None = None, cache_size: int = 4096) -> None:
+        self.embedder = embedder
+        self._sentences: dict[str, list[Span]] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._cache_size = cache_size
+
+    def sentences(self, hit: Hit) -> list[Span]:
+        key = hit.chunk.id
+        if key not in self._sentences:
+            if len(self._sentences) > self._cache_size:
+                self._sentences.clear()
+                self._vectors.clear()
+            self._sentences[key] = split_sentences(hit.chunk.text) or [(0, len(hit.chunk.text))]
+        return self._sentences[key]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        if self.embedder is None or not texts:
+            return None
+        return np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+
+    def vectors(self, hits: Sequence[Hit]) -> list[np.ndarray | None]:
+        """Sentence embeddings per hit, computing the missing ones in one batch."""
+        if self.embedder is None:
+            return [None] * len(hits)
+        todo = [h for h in dict.fromkeys(hits) if h.chunk.id not in self._vectors]
+        texts = [h.chunk.text[s:e] for h in todo for s, e in self.sentences(h)]
+        if texts:
+            matrix = self.embed(texts)
+            assert matrix is not None
+            row = 0
+            for h in todo:
+                n = len(self.sentences(h))
+                self._vectors[h.chunk.id] = matrix[row : row + n]
+                row += n
+        return [self._vectors[h.chunk.id] for h in hits]
+
+    def best_sentence(self, text: str, hit: Hit, vector: np.ndarray | None = None) -> Best:
+        """The sentence of `hit` that best supports `text` (word overlap, numbers, cosine)."""
+        words = content_words(text)
+        numbers = numbers_of(text)
+        spans = self.sentences(hit)
+        cosines = self._cosines(text, hit, vector)
+        best, best_key = Best(spans[0], 0.0, 0.0), -1.0
+        for j, (s, e) in enumerate(spans):
+            sentence = hit.chunk.text[s:e]
+            overlap = len(words & content_words(sentence)) / max(1, len(words))
+            bonus = 0.5 * len(numbers & numbers_of(sentence)) / max(1, len(numbers))
+            cos = float(cosines[j]) if cosines is not None else 0.0
+            key = overlap + bonus + 0.7 * cos
+            if key > best_key:
+                best, best_key = Best((s, e), overlap, cos), key
+        return best
+
+    def _cosines(self, text: str, hit: Hit, vector: np.ndarray | None) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        if vector is None:
+            vec = self.embed([text])
+            if vec is None:
+                return None
+            vector = vec[0]
+        sentence_vectors = self.vectors([hit])[0]
+        return None if sentence_vectors is None else sentence_vectors @ vector
+
+    def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[tuple[float, int, Span]]:
+        """Every sentence of `hits` scored against a question, best first: (score, hit index, span).
+
+        The score mixes IDF-weighted word overlap (IDF over these sentences) with the embedder's cosine,
+        plus a bonus when the question asks for a number ("how much", "when") and the sentence has one.
+        """
+        q_words = content_words(question)
+        wants_number = re.search(r"\b(how (much|many|large|big)|when|what year|which year|percent|stake)\b",
+                                 question, re.IGNORECASE) is not None
+        items = [(i, span, hit.chunk.text[span[0] : span[1]]) for i, hit in enumerate(hits)
+                 for span in self.sentences(hit)]
+        if not items:
+            return []
+        bags = [content_words(t) for _, _, t in items]
+        df = {w: sum(w in b for b in bags) for w in q_words}
+        idf = {w: math.log(1 + len(bags) / (1 + df[w])) for w in q_words}
+        total = sum(idf.values()) or 1.0
+        cos_rows: list[np.ndarray | None] = [None] * len(hits)
+        qvec = self.embed([question]) if self.embedder is not None else None
+        if qvec is not None:
+            cos_rows = [None if v is None else v @ qvec[0] for v in self.vectors(hits)]
+        out = []
+        offsets: dict[int, int] = {}
+        for (i, span, text), bag in zip(items, bags, strict=True):
+            j = offsets.get(i, 0)
+            offsets[i] = j + 1
+            lexical = sum(idf[w] for w in q_words & bag) / total
+            row = cos_rows[i]
+            cosine = float(row[j]) if row is not None else 0.0
+            score = 0.6 * lexical + 0.4 * cosine if qvec is not None else lexical
+            if wants_number and numbers_of(text):
+                score += 0.1
+            if len(text) < 25:  # headings and fragments
+                score -= 0.1
+            out.append((score, i, span))
+        out.sort(key=lambda t: -t[0])
+        return out
+
+
+_YEAR = re.compile(r"\b(when|what year|which year|since when|until when|by when)\b", re.IGNORECASE)
+_COUNT = re.compile(r"\bhow many\b", re.IGNORECASE)
+_PERCENT = re.compile(r"\b(percent|percentage|share of|what share|what fraction)\b", re.IGNORECASE)
+_MONEY_IN_TEXT = re.compile(r"[$€£¥]\s?\d|\d\s*(%|percent|thousand|million|billion|trillion|bn)\b"
+                            r"|\b\d[\d,.]*\s*(dollars|euros|usd)\b", re.IGNORECASE)
+
+
+def answer_type(question: str) -> str | None:
+    """What kind of fact a question asks for, when it clearly asks for a figure.
+
+    Example: answer_type("How much did Microsoft invest in G42?") -> 'money'; answer_type("Who?") -> None
+    """
+    q = question.strip()
+    if _COUNT.search(q):
+        return "count"
+    if _PERCENT.search(q):
+        return "percent"
+    if re.search(r"\bhow much\b|\b(cost|costs|price|priced|pay|paid|spend|spent|worth|valuation)\b", q, re.I):
+        return "money"
+    if _YEAR.search(q):
+        return "year"
+    return None
+
+
+def has_answer_type(text: str, kind: str | None) -> bool:
+    """Whether `text` holds a fact of the kind a question asked for (money, year, count, percent)."""
+    if kind is None:
+        return True
+    if kind == "money":
+        return _MONEY_IN_TEXT.search(text) is not None
+    if kind == "year":
+        return re.search(r"\b(1[89]|20)\d\d\b", text) is not None
+    if kind == "percent":
+        return re.search(r"\d\s*(%|percent)", text, re.IGNORECASE) is not None
+    words = r"\b(one|two|three|four|five|six|seven|eight|nine|ten)\b"
+    return bool(numbers_of(text)) or re.search(words, text, re.IGNORECASE) is not None

@@ -1,0 +1,203 @@
+"""The one object the CLI, the UI, the HTTP API and the eval harness drive: question in, verified answer out.
+
+`Pipeline.stream()` validates the question, rewrites a follow-up into a standalone question, retrieves,
+yields `Sources` at once (before any generation), declines early when nothing relevant was found, otherwise
+streams the backend's draft as `Token`s and ends with one `Final` whose answer has verified citations
+(rag/citations.py). Generators are built lazily, once per backend name.
+Not covered: indexing (index/), presentation (rag/cmd_ask.py, ui/).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from index.errors import QueryError
+from index.records import Document, Hit
+from rag.citations import REFUSAL_TEXT, Verdict, refusal, verify
+from rag.config import Config
+from rag.generators import GENERATORS, GenerationRequest, Generator, build_generator
+from rag.grounding import Grounder, answer_type, has_answer_type, name_in, names_of
+from rag.prompt import build_prompt
+from rag.records import Answer, Event, Final, Sources, Token, Turn
+from rag.rewrite import standalone_question
+
+MIN_DENSE = 0.2  # best dense cosine below this = off-topic (seeds: off-topic < 0.1, answerable > 0.3)
+ANSWER_TOKENS = 160  # one or two sentences with citations fit easily
+MAX_SENTENCES = 3  # stop the model once the draft has this many complete sentences
+STOP = ("\nQuestion:", "<<<", "\n\n\n")
+
+
+class Pipeline:
+    """Retrieve → prompt → generate → verify. Thread-safe; one generation at a time per local model."""
+
+    def __init__(
+        self, config: Config, retriever: Any, generators: dict[str, Generator] | None = None
+    ) -> None:
+        self.config = config
+        self.retriever = retriever
+        self._generators: dict[str, Generator] = dict(generators or {})
+        self._lock = threading.Lock()
+        self.grounder = Grounder(getattr(retriever, "embedder", None))
+
+    # --- lookups -------------------------------------------------------------------------------------
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The retriever's hits for `query` (validated like a question)."""
+        return list(self.retriever.search(self._validate(query), self._k(k)))
+
+    def document(self, source: str) -> Document | None:
+        return self.retriever.store.document(source)
+
+    def generator(self, backend: str | None = None) -> Generator:
+        """The backend called `backend` (default: config.backend), built on first use."""
+        name = backend or self.config.backend
+        with self._lock:
+            if name not in self._generators:
+                self._generators[name] = build_generator(name, self.config)
+            return self._generators[name]
+
+    def warm_up(self, backend: str | None = None) -> None:
+        """Load the model (and the embedder) ahead of the first question."""
+        generator = self.generator(backend)
+        warm = getattr(generator, "warm_up", None)
+        if callable(warm):
+            warm()
+        if self.grounder.embedder is not None:
+            self.grounder.embed(["warm up"])
+
+    def health(self) -> dict[str, Any]:
+        store = self.retriever.store
+        generator = self._generators.get(self.config.backend)
+        embedder = getattr(self.retriever, "embedder", None)
+        return {
+            "index_loaded": True,
+            "documents": len(store.documents),
+            "chunks": len(store.chunks),
+            "embed_model": getattr(embedder, "name", self.config.embed_model),
+            "backend": self.config.backend,
+            "model_ready": bool(getattr(generator, "ready", False)) if generator is not None else False,
+            "backends": list(GENERATORS),
+        }
+
+    # --- answering -----------------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None,
+            backend: str | None = None) -> Answer:
+        """The verified answer (drains `stream`)."""
+        final: Answer | None = None
+        for event in self.stream(question, history, k, backend):
+            if isinstance(event, Final):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Sequence[Turn] = (), k: int | None = None,
+               backend: str | None = None) -> Iterator[Event]:
+        """Yield `Sources`, then the draft as `Token`s, then one `Final` with the verified answer.
+
+        Raises QueryError for an empty or over-long question, BackendError when the backend fails.
+        """
+        started = time.perf_counter()
+        question = self._validate(question)
+        name = backend or self.config.backend
+        generator = self.generator(name)  # unknown backend fails before any work
+        turns = tuple(history)[-2 * self.config.max_history_turns :]
+        standalone = standalone_question(question, turns)
+        hits = tuple(self.retriever.search(standalone, self._k(k)))
+        timings = {"retrieve": _ms(started)}
+        rewritten = standalone if standalone != question else ""
+        yield Sources(hits, rewritten)
+
+        def final(verdict: Verdict, first_token: float | None) -> Final:
+            timings["first_token"] = first_token if first_token is not None else _ms(started)
+            timings["total"] = _ms(started)
+            return Final(Answer(
+                question=question, text=verdict.text, refused=verdict.refused, citations=verdict.citations,
+                retrieved=hits, backend=name, timings_ms=dict(timings), standalone_question=rewritten,
+                notes=verdict.notes,
+            ))
+
+        reason = self._irrelevant(standalone, hits)
+        if reason:
+            yield Token(REFUSAL_TEXT)
+            yield final(refusal([reason]), _ms(started))
+            return
+
+        prompt = build_prompt(standalone, hits, self.grounder)
+        numbered = prompt.passages + tuple(h for h in hits if h not in prompt.passages)
+        request = GenerationRequest(
+            messages=prompt.messages, question=standalone, passages=numbered,
+            max_tokens=min(self.config.max_tokens, ANSWER_TOKENS), temperature=self.config.temperature,
+            stop=STOP, extras={"grounder": self.grounder},
+        )
+        draft: list[str] = []
+        first_token: float | None = None
+        pieces = generator.stream(request)
+        try:
+            for piece in pieces:
+                if first_token is None:
+                    first_token = _ms(started)
+                draft.append(piece)
+                yield Token(piece)
+                if _complete_sentences("".join(draft)) >= MAX_SENTENCES:
+                    break
+        finally:
+            close = getattr(pieces, "close", None)
+            if callable(close):
+                close()  # stops a local model mid-generation
+        verdict = verify("".join(draft), standalone, numbered, self.grounder)
+        verdict = _check_answer_type(verdict, standalone)
+        yield final(verdict, first_token)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _validate(self, question: str) -> str:
+        text = (question or "").strip()
+        if not text:
+            raise QueryError("Ask a question: the question is empty.")
+        if len(text) > self.config.max_question_chars:
+            raise QueryError(
+                f"The question is {len(text)} characters long; the limit is {self.config.max_question_chars} "
+                "(RAG_MAX_QUESTION_CHARS). Shorten it."
+            )
+        return text
+
+    def _k(self, k: int | None) -> int:
+        return max(1, min(int(k if k is not None else self.config.k), 50))
+
+    def _irrelevant(self, question: str, hits: Sequence[Hit]) -> str:
+        """Why retrieval found nothing worth answering from, or "" when it did."""
+        if not hits:
+            return "no passages retrieved"
+        dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
+        if dense and max(dense) < MIN_DENSE:
+            return f"best passage similarity {max(dense):.2f} is below {MIN_DENSE}"
+        text = " ".join(h.chunk.text for h in hits)
+        missing = [n for n in names_of(question) if n.lower() != "ai" and not name_in(n, text)]
+        if missing:
+            return f"{', '.join(missing)} appear in no retrieved passage"
+        return ""
+
+
+def _check_answer_type(verdict: Verdict, question: str) -> Verdict:
+    """A question that asks for a figure (cost, year, count) is only answered by a text holding one."""
+    kind = answer_type(question)
+    if verdict.refused or has_answer_type(verdict.text, kind):
+        return verdict
+    return refusal([*verdict.notes, f"the question asks for a {kind} and the answer gives none"])
+
+
+def _complete_sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s*\[\d[\d,\s]*\])*(?:\s|$)", text.strip() + " "))
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0
+
+
+def build_pipeline(config: Config) -> Pipeline:
+    """Open the index and return a ready Pipeline; raises IndexMissingError etc. naming the fix."""
+    from rag.retriever import open_retriever
+
+    return Pipeline(config, open_retriever(config))

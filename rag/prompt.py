@@ -1,0 +1,99 @@
+"""Build the chat messages for a question: fixed instructions first, then numbered, delimited passages.
+
+The templates are package data (`rag/prompts/*.md`). The system message never changes, so llama.cpp reuses
+its cached tokens between questions; only the passages and the question are new each time. Passages are
+trimmed to the sentences closest to the question so the prompt stays small (speed on 2 cores), and text
+that could close a delimiter is neutralised so a document cannot pose as instructions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+
+from index.records import Hit
+from rag.grounding import Grounder, Span
+
+MAX_PASSAGES = 3  # passages shown to the model
+MAX_SENTENCES = 3  # per passage
+BUDGET_CHARS = 1100  # ~275 tokens of passage text
+
+
+@cache
+def template(name: str) -> str:
+    """The text of `rag/prompts/<name>.md`."""
+    return resources.files("rag").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: tuple[dict[str, str], ...]
+    passages: tuple[Hit, ...]  # passages[i] is shown as [i + 1]
+    excerpts: tuple[str, ...]  # the text shown for each passage
+
+
+def select_excerpts(
+    question: str,
+    hits: Sequence[Hit],
+    grounder: Grounder,
+    max_passages: int = MAX_PASSAGES,
+    budget_chars: int = BUDGET_CHARS,
+) -> list[tuple[Hit, str]]:
+    """Pick the passages and, within them, the sentences that matter for `question`, under a size budget.
+
+    Passages keep their retrieval order; a passage with no chosen sentence is left out.
+    Example: select_excerpts("How much in G42?", hits, grounder) -> [(hit, "… $1.5 billion into G42 …")]
+    """
+    candidates = list(hits[: max_passages + 1])
+    ranked = grounder.rank_sentences(question, candidates)
+    chosen: dict[int, list[Span]] = {}
+    used = 0
+    for score, i, (s, e) in ranked:
+        if score <= 0 and chosen:
+            break
+        if i not in chosen and len(chosen) >= max_passages:
+            continue
+        if len(chosen.get(i, [])) >= MAX_SENTENCES:
+            continue
+        length = e - s
+        if used + length > budget_chars and chosen:
+            continue
+        chosen.setdefault(i, []).append((s, e))
+        used += length
+    out = []
+    for i in sorted(chosen):
+        text = hits[i].chunk.text
+        spans = sorted(chosen[i])
+        pieces, last_end = [], None
+        for s, e in spans:
+            if last_end is not None and text[last_end:s].strip():
+                pieces.append("…")
+            pieces.append(text[s:e])
+            last_end = e
+        out.append((hits[i], " ".join(pieces)))
+    return out
+
+
+def _neutralise(text: str) -> str:
+    """Stop passage text from closing its delimiter or faking a new numbered passage."""
+    text = text.replace("<<<", "‹‹‹").replace(">>>", "›››")
+    return re.sub(r"(?m)^\s*\[(\d+)\]\s*from\b", r"(\1) from", text)
+
+
+def build_prompt(question: str, hits: Sequence[Hit], grounder: Grounder | None = None,
+                 max_passages: int = MAX_PASSAGES, budget_chars: int = BUDGET_CHARS) -> Prompt:
+    """Messages for the model: the fixed system prompt, then the numbered excerpts and the question."""
+    grounder = grounder or Grounder()
+    selected = select_excerpts(question, hits, grounder, max_passages, budget_chars)
+    block = Template(template("passage"))
+    passages = "\n".join(
+        block.substitute(n=n, source=hit.chunk.source, text=_neutralise(text))
+        for n, (hit, text) in enumerate(selected, 1)
+    )
+    user = Template(template("answer")).substitute(passages=passages, question=question.strip())
+    messages = ({"role": "system", "content": template("system")}, {"role": "user", "content": user})
+    return Prompt(messages, tuple(h for h, _ in selected), tuple(t for _, t in selected))
