@@ -117,8 +117,16 @@ def build_index(
     texts = [embed_text(c) for c in chunks]
     keys = [content_hash(t) for t in texts]
     vectors, embedded = _vectors_for(texts, keys, old, embedder, progress)
-    store = IndexStore(embedder.name, vectors.shape[1], documents, chunks, vectors, settings, keys)
-    store.save(index_dir)
+    unchanged = (
+        old is not None
+        and same_chunking
+        and embedded == 0
+        and old.documents == documents
+        and [c.id for c in old.chunks] == [c.id for c in chunks]
+    )
+    if not unchanged:  # nothing to write when nothing changed: the previous index stays as it is
+        store = IndexStore(embedder.name, vectors.shape[1], documents, chunks, vectors, settings, keys)
+        store.save(index_dir)
 
     old_ids = {c.id for c in old.chunks} if old is not None else set()
     new_ids = {c.id for c in chunks}

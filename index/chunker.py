@@ -97,14 +97,13 @@ def chunk_document(
     flat = [u for units in units_by_span for u in units]
     counts = count([doc.text[u.start : u.end] for u in flat]) if flat else []
     it = iter(counts)
-    pieces: list[tuple[int, int, int]] = []  # (start, end, tokens) of packed chunks, span by span
-    span_of: list[int] = []
-    for i, units in enumerate(units_by_span):
-        sized = _split_long(doc.text, [_with_tokens(u, next(it)) for u in units], max_tokens, count)
-        for piece in _pack(sized, max_tokens, overlap):
-            pieces.append(piece)
-            span_of.append(i)
-    pieces = _merge_tiny(pieces, span_of, max_tokens)
+    sized = [
+        _split_long(doc.text, [_with_tokens(u, next(it)) for u in us], max_tokens, count)
+        for us in units_by_span
+    ]
+    pieces = [
+        piece for group in _merge_tiny_spans(sized, max_tokens) for piece in _pack(group, max_tokens, overlap)
+    ]
     return [
         Chunk(
             id=content_hash(doc.source, doc.text[s:e], str(s)),
@@ -211,20 +210,21 @@ def _overlap_tail(units: list[_Unit], overlap: int) -> list[_Unit]:
     return tail
 
 
-def _merge_tiny(
-    pieces: list[tuple[int, int, int]], span_of: list[int], max_tokens: int
-) -> list[tuple[int, int, int]]:
-    """Join a very small chunk (e.g. a title cut off by a chrome line) to its neighbour in the next span."""
+def _merge_tiny_spans(spans: list[list[_Unit]], max_tokens: int) -> list[list[_Unit]]:
+    """Join a very small span (e.g. a title cut off by a chrome line) to the next one, else the previous."""
     tiny = max(8, max_tokens // 5)
-    out: list[tuple[int, int, int]] = []
-    out_span: list[int] = []
-    for piece, span in zip(pieces, span_of, strict=True):
-        if out and out_span[-1] != span:
-            prev = out[-1]
-            if (prev[2] < tiny or piece[2] < tiny) and prev[2] + piece[2] <= max_tokens:
-                out[-1] = (prev[0], piece[1], prev[2] + piece[2])
-                out_span[-1] = span
-                continue
-        out.append(piece)
-        out_span.append(span)
+    out: list[list[_Unit]] = []
+    pending: list[_Unit] = []
+    for units in spans:
+        units = pending + units
+        pending = []
+        if sum(u.tokens for u in units) < tiny:
+            pending = units
+        elif units:
+            out.append(units)
+    if pending:
+        if out:
+            out[-1] = out[-1] + pending
+        else:
+            out.append(pending)
     return out

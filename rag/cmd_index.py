@@ -1,0 +1,136 @@
+"""`rag index [PATH ...]` and `rag search QUERY [-k N] [--json]`.
+
+`rag index` builds or updates the index (default: the folders in RAG_CORPUS, i.e. seeds/) and prints one
+summary line; unreadable files are listed as warnings and skipped. `rag search` prints the top passages,
+or a JSON list (`rag.records.hit_to_json`) with `--json`. Errors are `RagError`s; `rag.cli` prints them as
+one line. Leaves out answering questions (`rag ask`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+from index.errors import UnreadableFileError
+from rag.config import Config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `index` and `search` to the `rag` command."""
+    p = subparsers.add_parser(
+        "index",
+        help="index files and folders (default: seeds/)",
+        description="Build or update the search index. Re-running re-embeds only what changed.",
+    )
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: RAG_CORPUS, i.e. seeds/)"
+    )
+    _common(p)
+    p.add_argument("--chunk-tokens", type=int, default=argparse.SUPPRESS, help="chunk size in model tokens")
+    p.add_argument("--chunk-overlap", type=int, default=argparse.SUPPRESS, help="overlap in model tokens")
+    p.set_defaults(func=run_index)
+
+    s = subparsers.add_parser(
+        "search",
+        help="print the passages that best match a query",
+        description="Hybrid (dense + BM25) search.",
+    )
+    s.add_argument("query", nargs="+", metavar="QUERY", help="question or keywords")
+    s.add_argument("-k", type=int, default=None, help="number of passages (default: RAG_K, 5)")
+    s.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    _common(s)
+    s.set_defaults(func=run_search)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: when absent here, the top-level `rag --index-dir` value (already in the Config) stands.
+    p.add_argument(
+        "--index-dir", default=argparse.SUPPRESS, help="index folder (default .rag, env RAG_INDEX_DIR)"
+    )
+    p.add_argument("--embed-model", default=argparse.SUPPRESS, help="embedding model (env RAG_EMBED_MODEL)")
+
+
+def _config(args: argparse.Namespace, config: Config) -> Config:
+    return config.replace(
+        index_dir=getattr(args, "index_dir", None),
+        embed_model=getattr(args, "embed_model", None),
+        chunk_tokens=getattr(args, "chunk_tokens", None),
+        chunk_overlap=getattr(args, "chunk_overlap", None),
+    )
+
+
+def quiet_libraries() -> None:
+    """Library chatter (tokenizer forks, deprecations, progress bars) would bury one-line CLI output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore")
+    for name in ("sentence_transformers", "transformers", "faiss", "bm25s", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run_index(args: argparse.Namespace, config: Config) -> int:
+    from index.builder import build_index
+    from index.embedder import load_embedder
+
+    quiet_libraries()
+    config = _config(args, config)
+    paths = [Path(p) for p in args.paths] or config.corpus_paths
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # indexing without them would silently drop what they held before
+        raise UnreadableFileError(
+            f"No such file or folder: {', '.join(missing)}. Check the path and run again."
+        )
+    report = build_index(
+        paths,
+        config.index_path,
+        load_embedder(config.embed_model, config.embed_batch),
+        chunk_tokens=config.chunk_tokens,
+        chunk_overlap=config.chunk_overlap,
+    )
+    for path, reason in report.failures:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    print(f"{report.summary()} Index: {config.index_dir}")
+    return 0
+
+
+def run_search(args: argparse.Namespace, config: Config) -> int:
+    from rag.records import hit_to_json
+    from rag.retriever import open_retriever
+
+    quiet_libraries()
+    config = _config(args, config)
+    query = " ".join(args.query).strip()
+    if not query:
+        from index.errors import QueryError
+
+        raise QueryError("The query is empty: type a question or some keywords.")
+    retriever = open_retriever(config)
+    hits = retriever.search(query, args.k if args.k is not None else config.k)
+    if args.json:
+        print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("No passages found.")
+        return 0
+    width = min(100, max(40, _terminal_width() - 6))
+    for h in hits:
+        c = h.chunk
+        dense, bm25 = h.scores.get("dense", 0.0), h.scores.get("bm25", 0.0)
+        print(f"{h.rank}. [{h.score:.4f}] {c.source} [{c.start}:{c.end}] dense {dense:.3f}, bm25 {bm25:.2f}")
+        passage = textwrap.shorten(" ".join(c.text.split()), width=width * 4, placeholder=" …")
+        print(textwrap.indent(textwrap.fill(passage, width=width), "    "))
+    return 0
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
