@@ -7,9 +7,9 @@ import json
 import threading
 
 import pytest
+from fakes_ui import FakePipeline
 from fastapi.testclient import TestClient
 
-from fakes_ui import FakePipeline
 from rag.config import Config
 from ui.feedback import read_feedback
 from ui.server import build_server, frame_ancestors, parse_origins

@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-
 from fakes_ui import FakePipeline
+
 from rag.records import Turn
 from ui.chat import CURSOR, ERROR_PREFIX, GENERIC_ERROR, ChatHandler, history_to_turns, message_text
 from ui.gate import GenerationGate

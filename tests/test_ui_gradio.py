@@ -7,8 +7,8 @@ tests/test_api_server.py.
 from __future__ import annotations
 
 import pytest
-
 from fakes_ui import FakePipeline, ServerThread
+
 from rag.config import Config
 from ui.feedback import read_feedback
 from ui.server import build_server

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fakes_ui import CHUNK_A, DOC_A, DOCS, HITS, QUOTE
+
 from rag.records import Citation
 from ui import render
 
