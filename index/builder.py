@@ -145,7 +145,7 @@ def _previous(index_dir: Path, embed_model: str) -> IndexStore | None:
     except IndexMissingError:
         return None
     except IndexCorruptError as err:
-        log.warning("Rebuilding from scratch: %s", err)
+        log.warning("Building a new index; the previous one cannot be reused: %s", err)
         return None
 
 
