@@ -53,10 +53,19 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run_command)
 
 
-def load_thresholds(path: str | Path) -> tuple[dict[str, float], dict[str, float]]:
-    """(minimums, maximums) from a thresholds file; ConfigError if it is unreadable or malformed."""
+def load_thresholds(path: str | Path, backend: str = "") -> tuple[dict[str, float], dict[str, float]]:
+    """(minimums, maximums) from a thresholds file; ConfigError if it is unreadable or malformed.
+
+    The file is either {"min": {...}, "max": {...}} or one such section per backend name:
+    {"extractive": {"min": ...}, "local": {"min": ...}}.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "min" not in data and "max" not in data:
+            if backend not in data:
+                raise ConfigError(f"Thresholds file {path} has no section for backend {backend!r}; it has "
+                                  f"{', '.join(k for k in data if not k.startswith('_')) or 'none'}.")
+            data = data[backend]
         mins = {str(k): float(v) for k, v in data.get("min", {}).items()}
         maxs = {str(k): float(v) for k, v in data.get("max", {}).items()}
     except (OSError, ValueError, AttributeError, TypeError) as err:
@@ -135,9 +144,9 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
         return 0
     if args.k is not None and args.k < 1:
         raise ConfigError(f"-k must be at least 1, got {args.k}.")
-    mins, maxs = load_thresholds(args.thresholds) if args.thresholds else ({}, {})
-    mins.update(dict(args.fail_under))
     config = config.replace(backend=args.backend, k=args.k)
+    mins, maxs = load_thresholds(args.thresholds, config.backend) if args.thresholds else ({}, {})
+    mins.update(dict(args.fail_under))
     folder, report = run_eval(config, args.dataset, args.out, args.limit, progress=not args.no_progress)
     s = report["metrics"]
     keys = [k for k in s if k.startswith(("hit@", "recall@", "mrr@"))] + [

@@ -325,5 +325,9 @@ def per_group_accuracy(records: Sequence[Mapping[str, Any]], key: str) -> dict[s
 
 
 def metric_definition(name: str) -> str:
-    """The one-sentence definition of a flat metric name (`recall@5` -> the `recall@k` sentence)."""
-    return DEFINITIONS.get(re.sub(r"@\d+$", "@k", name), "")
+    """The one-sentence definition of a flat metric name, with k filled in (`recall@5` -> "... top-5 ...")."""
+    match = re.fullmatch(r"(.+)@(\d+)", name)
+    if match:
+        return DEFINITIONS.get(f"{match.group(1)}@k", "").replace("top-k", f"top-{match.group(2)}").replace(
+            "top k", f"top {match.group(2)}")
+    return DEFINITIONS.get(name, "")

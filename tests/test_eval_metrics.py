@@ -229,3 +229,4 @@ def test_every_summary_metric_has_a_one_sentence_definition():
         d = metric_definition(name)
         assert d and d.endswith(".") and d.count(". ") == 0, name
     assert set(DEFINITIONS) >= {"hit@k", "recall@k", "mrr@k"}
+    assert "top-3 retrieved" in metric_definition("hit@3") and "in the top 5" in metric_definition("mrr@5")

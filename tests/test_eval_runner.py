@@ -128,7 +128,7 @@ def test_rag_eval_writes_the_report(fake_cli, tmp_path, capsys):
     assert report["run"]["k"] == 2 and "python" in report["versions"] and "run_s" in report["timings"]
     md = (out / "report.md").read_text()
     assert "## Failures (1 of 3)" in md and "G42?" in md and "$1.5 billion" in md
-    assert "one expected source is among the top-k" in md  # definitions are in the report
+    assert "one expected source is among the top-2" in md  # definitions are in the report
     assert "![latency distribution](latency.png)" in md
     assert "answer_accuracy 0.5" in capsys.readouterr().out
 
@@ -168,6 +168,12 @@ def test_check_thresholds_and_bad_threshold_args(tmp_path):
     assert eval_cli.check_thresholds({"recall@5": 0.7}, {"recall@5": 0.9}) == [
         "recall@5 = 0.7, below the minimum 0.9"]
     assert eval_cli.check_thresholds({"x": None}, {"x": 0.1}) == ["x was not measured (minimum 0.1)"]
+    sections = tmp_path / "sections.json"
+    sections.write_text(json.dumps({"extractive": {"min": {"recall@5": 0.9}}, "local": {"max": {"x": 1}}}))
+    assert eval_cli.load_thresholds(sections, "extractive") == ({"recall@5": 0.9}, {})
+    assert eval_cli.load_thresholds(sections, "local") == ({}, {"x": 1.0})
+    with pytest.raises(Exception, match="no section for backend 'openai'; it has extractive, local"):
+        eval_cli.load_thresholds(sections, "openai")
     bad = tmp_path / "t.json"
     bad.write_text("[1]")
     with pytest.raises(Exception, match="Cannot use thresholds file"):
