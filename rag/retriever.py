@@ -12,6 +12,8 @@ Leaves out rerankers (no offline cross-encoder exists) and metadata filters.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,7 @@ from rag.config import Config
 
 RRF_K = 60  # the usual constant of reciprocal rank fusion (Cormack et al. 2009)
 _MAX_OVERLAP = 0.5  # share of the shorter passage two hits may overlap before one is dropped
+_QUERY_CACHE = 256  # query vectors kept: a UI re-asks, an eval repeats, and embedding is most of a search
 
 
 @dataclass
@@ -43,6 +46,8 @@ class HybridRetriever:
         self.fetch_k = fetch_k
         self.default_k = default_k
         self._bm25 = _build_bm25([c.text if not c.title else f"{c.title}\n{c.text}" for c in store.chunks])
+        self._qvecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -56,7 +61,7 @@ class HybridRetriever:
         if k <= 0 or not self.store.chunks:
             return []
         fetch = max(self.fetch_k, k * 3)
-        qvec = self.embedder.embed([query.strip()])[0]
+        qvec = self.query_vector(query.strip())
         candidates: dict[int, _Candidate] = {}
         for rank, (row, _) in enumerate(self.store.search_dense(qvec, fetch), start=1):
             candidates.setdefault(row, _Candidate(row)).fused += 1.0 / (RRF_K + rank)
@@ -76,6 +81,20 @@ class HybridRetriever:
             if len(hits) == k:
                 break
         return hits
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, from a small LRU cache when it was asked recently."""
+        with self._lock:
+            vec = self._qvecs.get(query)
+            if vec is not None:
+                self._qvecs.move_to_end(query)
+                return vec
+        vec = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+        with self._lock:
+            self._qvecs[query] = vec
+            if len(self._qvecs) > _QUERY_CACHE:
+                self._qvecs.popitem(last=False)
+        return vec
 
     def _bm25_top(self, query: str, n: int) -> list[tuple[int, float]]:
         tokens = keyword_tokens(query)
