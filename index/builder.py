@@ -23,7 +23,7 @@ from index.embedder import Embedder
 from index.errors import IndexCorruptError, IndexMissingError, UnreadableFileError
 from index.loaders import iter_files, load_file
 from index.records import Chunk, Document, content_hash
-from index.store import IndexStore
+from index.store import IndexStore, write_lock
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,21 @@ def build_index(
     `progress=None` shows a bar only on a terminal.
     Example: build_index(["seeds"], ".rag", load_embedder("")).summary()
     """
+    with write_lock(index_dir):
+        return _build(
+            [Path(p) for p in paths], Path(index_dir), embedder, chunk_tokens, chunk_overlap, progress
+        )
+
+
+def _build(
+    paths: list[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    progress: bool | None,
+) -> BuildReport:
     t0 = time.perf_counter()
-    index_dir = Path(index_dir)
-    paths = [Path(p) for p in paths]
     report = BuildReport(index_dir=str(index_dir))
     old = _previous(index_dir, embedder.name)
     settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}

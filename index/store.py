@@ -7,7 +7,8 @@ Layout of an index folder (default `.rag/`):
 `save` writes a new data folder, then atomically replaces manifest.json, then deletes old data folders:
 a crash or Ctrl-C at any point leaves the previous index loadable. Loading checks the sha256s, the model
 and the dimension, and raises `IndexCorruptError` / `IndexMissingError` naming the fix.
-Leaves out concurrent writers (the last `rag index` wins) and approximate (IVF/HNSW) indexes.
+Writers take a lock file, so two `rag index` runs on one folder take turns; a reader that loses the race
+with a writer's clean-up retries once. Leaves out approximate (IVF/HNSW) indexes and non-POSIX locking.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ class IndexStore:
     def __post_init__(self) -> None:
         self._by_id = {c.id: i for i, c in enumerate(self.chunks)}
         self._faiss: Any = None
+        self._rows: dict[int, int] | None = None
 
     def document(self, source: str) -> Document | None:
         """The full document a chunk came from, by its source path."""
@@ -88,7 +91,7 @@ class IndexStore:
         return [(rows[int(i)], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if int(i) in rows]
 
     def _rows_by_faiss_id(self) -> dict[int, int]:
-        if not hasattr(self, "_rows"):
+        if self._rows is None:
             self._rows = {faiss_id(c.id): i for i, c in enumerate(self.chunks)}
         return self._rows
 
@@ -151,7 +154,17 @@ class IndexStore:
         cls, index_dir: str | Path, embedder_name: str | None = None, dim: int | None = None
     ) -> IndexStore:
         """Load and verify an index. `embedder_name`/`dim`, when given, must match what it was built with."""
-        index_dir = Path(index_dir)
+        try:
+            return cls._load(Path(index_dir), embedder_name, dim)
+        except IndexCorruptError:
+            # A `rag index` may have committed a new version (and removed the old data) while we read:
+            # then the manifest has changed and one more try reads the new version.
+            if not (Path(index_dir) / MANIFEST).exists():
+                raise
+            return cls._load(Path(index_dir), embedder_name, dim)
+
+    @classmethod
+    def _load(cls, index_dir: Path, embedder_name: str | None, dim: int | None) -> IndexStore:
         manifest = read_manifest(index_dir)
         check_compatible(manifest, index_dir, embedder_name, dim)
         data = index_dir / str(manifest.get("data", ""))
@@ -198,7 +211,8 @@ class IndexStore:
                 f"The index at {index_dir} has vectors of width {index.d}, "
                 f"its manifest says {manifest['dim']}. {_REBUILD}"
             )
-        settings = {k: manifest[k] for k in ("chunk_tokens", "chunk_overlap") if k in manifest}
+        keep = ("chunk_tokens", "chunk_overlap")
+        settings: dict[str, Any] = {k: manifest[k] for k in keep if k in manifest}
         store = cls(
             manifest["embed_model"],
             int(manifest["dim"]),
@@ -212,6 +226,24 @@ class IndexStore:
         )
         store._faiss = index
         return store
+
+
+@contextmanager
+def write_lock(index_dir: str | Path) -> Iterator[None]:
+    """One writer at a time per index folder (a second `rag index` waits for the first)."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as f:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, the last writer wins
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_manifest(index_dir: str | Path) -> dict[str, Any]:

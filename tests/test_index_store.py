@@ -157,3 +157,25 @@ def test_interrupted_manifest_write_keeps_previous_index(
     build_index([doc], built, HashingEmbedder(), progress=False)  # the next run cleans up and succeeds
     assert len(IndexStore.load(built).documents) == 1
     assert len([p for p in built.iterdir() if p.name.startswith("data-")]) == 1
+
+
+def test_concurrent_writers_take_turns(tmp_path: Path, seeds_dir: Path) -> None:
+    import threading
+
+    out = tmp_path / "ix"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            build_index([seeds_dir], out, HashingEmbedder(), chunk_tokens=150, progress=False)
+        except BaseException as err:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(IndexStore.load(out).documents) == 5
+    assert len([p for p in out.iterdir() if p.name.startswith("data-")]) == 1
