@@ -53,6 +53,7 @@ def test_refusal_says_so_and_shows_closest_passages():
     final = run(ChatHandler(FakePipeline()), "please refuse this")[-1]
     assert "can't answer" in final.messages[-1]["content"]
     assert "closest passages" in final.messages[-1]["content"]
+    assert history_to_turns(final.messages, 6)[-1].content == "I can't answer that from the documents."
     assert "Closest passages" in final.sources_html and "001_cloud.txt" in final.sources_html
 
 

@@ -146,7 +146,7 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
             check_question(req.question)
             turns = turns_of(req)
             events = pipeline.stream(req.question, history=turns, k=req.k, backend=req.backend)
-            for ev in gated_stream(gate, events, ungated_first=not turns):
+            for ev in gated_stream(gate, events):
                 if isinstance(ev, Final):
                     return JSONResponse(answer_to_json(ev.answer))
             raise RuntimeError("the pipeline stream ended without a Final event")
@@ -168,7 +168,7 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
         def body() -> Iterator[str]:
             try:
                 events = pipeline.stream(req.question, history=turns, k=req.k, backend=req.backend)
-                for ev in gated_stream(gate, events, ungated_first=not turns):
+                for ev in gated_stream(gate, events):
                     if isinstance(ev, Sources):
                         yield fmt(
                             "sources",

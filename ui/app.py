@@ -51,14 +51,26 @@ PAGE_CSS = """
   font-size: .85em; padding: .5em; margin-top: .4em; position: relative;
   border: 1px solid var(--border-color-primary); border-radius: 6px;
   background: var(--background-fill-primary)}
-a.rag-cite {text-decoration: none; font-weight: 600; font-size: .85em; cursor: pointer}
+a.rag-cite {text-decoration: none; font-weight: 700; font-size: .85em; cursor: pointer;
+  color: var(--color-accent) !important}
 .rag-note {color: var(--body-text-color-subdued); font-style: italic}
 @media (max-width: 640px) {
+  .gradio-container {padding-left: 8px !important; padding-right: 8px !important}
   #rag-chat {height: 58vh !important}
   #rag-sources {max-height: none}
   #rag-header h1 {font-size: 1.2em}
 }
 """
+
+# The embed view: no vh-based sizes (the iframe follows the content; vh would feed back), less padding.
+EMBED_CSS = (
+    PAGE_CSS
+    + """
+.gradio-container {padding: 8px 10px !important}
+.rag-embed #rag-chat {height: 380px !important}
+.rag-embed #rag-sources {max-height: none}
+"""
+)
 
 # Clicking [n] scrolls to source n and flashes it; opening a full document scrolls to the passage.
 PAGE_HEAD = """
@@ -95,20 +107,31 @@ EMBED_HEAD = (
 <script>
 (function () {
   if (window.parent === window) return;
-  var last = 0;
+  var last = 0, watched = null;
   function report() {
-    var h = Math.ceil(document.documentElement.scrollHeight);
+    // The content's height, not the document's: the document is never shorter than the iframe itself.
+    var c = document.querySelector('.rag-embed');
+    if (!c) return;
+    if (c !== watched) { watched = c; new ResizeObserver(report).observe(c); }
+    var h = Math.ceil(c.getBoundingClientRect().bottom + window.scrollY + 24);
     if (Math.abs(h - last) <= 2) return;
     last = h;
     window.parent.postMessage({type: 'rag-chat:height', height: h}, '*');
   }
-  new ResizeObserver(report).observe(document.documentElement);
   window.addEventListener('load', report);
   setInterval(report, 1000);
 })();
 </script>
 """
 )
+
+
+def page_theme() -> gr.themes.Base:
+    """Gradio's default look with system fonts: no font downloads, so it renders the same offline."""
+    return gr.themes.Default(
+        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    )
 
 
 def build_app(
@@ -176,7 +199,7 @@ def build_app(
         value = evt.value if isinstance(evt.value, dict) else {}
         return str(value.get("text", ""))
 
-    with gr.Blocks(title="Ask the documents", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Ask the documents", analytics_enabled=False, fill_width=embed) as demo:
         if not embed:
             gr.Markdown(
                 "# Ask the documents\nAnswers are written from the indexed articles and cite them: "
@@ -184,7 +207,7 @@ def build_app(
                 elem_id="rag-header",
             )
         records = gr.State({})
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_classes=["rag-embed"] if embed else None):
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(
                     label="Chat",
@@ -198,7 +221,7 @@ def build_app(
                 )
                 box = gr.Textbox(
                     label="Question",
-                    placeholder="Ask a question about the documents…",
+                    placeholder="Ask about the documents…",
                     show_label=False,
                     lines=1,
                     max_lines=6,

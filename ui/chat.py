@@ -84,8 +84,10 @@ def format_answer(answer: Answer) -> str:
     """The verified answer as chat markup; a refusal says so and points at the closest passages."""
     text = answer.text.strip() or "I could not find an answer to that in the documents."
     if answer.refused:
-        return text + "\n\n" + render.note("The closest passages are shown under Sources.")
-    return render.linkify_citations(text, [c.n for c in answer.citations])
+        if "closest passages" not in text.lower():
+            text += "\n\n" + render.note("The closest passages are shown under Sources.")
+        return text + render.DONE
+    return render.linkify_citations(text, [c.n for c in answer.citations]) + render.DONE
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -150,12 +152,12 @@ class ChatHandler:
         msgs: list[dict[str, Any]],
         assistant: dict,
     ) -> Iterator[ChatUpdate]:
-        # Retrieval runs outside the gate so sources show at once even when every slot is busy; with
-        # history the pipeline may first rewrite the question with the LLM, so then all of it is gated.
+        # Retrieval (and the deterministic follow-up rewrite) runs outside the gate, so sources show at
+        # once even when every generation slot is busy.
         events = self.pipeline.stream(question, history=turns, backend=backend)
         hits: tuple[Hit, ...] = ()
         draft = ""
-        for ev in gated_stream(self.gate, events, ungated_first=not turns):
+        for ev in gated_stream(self.gate, events):
             if isinstance(ev, Sources):
                 hits = ev.hits
                 assistant["content"] = (QUEUED if self.gate.busy() else WRITING).format(n=len(hits))

@@ -17,7 +17,8 @@ from rag.records import Citation
 CONTEXT_CHARS = 240  # characters of the document shown either side of a cited quote
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _TAG = re.compile(r"<[^>]+>")
-_NOTE = re.compile(r"<span class=\"rag-note\">.*?</span>", re.S)
+_NOTE = re.compile(r"<span class=\"rag-note[^\"]*\">.*?</span>", re.S)
+DONE = '<span class="rag-note rag-done"></span>'  # marks a verified (final) answer for scripts and tests
 
 DocLookup = Callable[[str], Document | None]
 
@@ -144,7 +145,8 @@ def retrieved_panel(hits: Sequence[Hit], lookup: DocLookup) -> str:
     """Shown as soon as retrieval is done, while the model is still writing."""
     if not hits:
         return _panel("Sources", "", "No passages matched the question.")
-    cards = "".join(hit_card(h, i + 1, lookup, with_full=False) for i, h in enumerate(hits))
+    # Unnumbered: the draft's [n] follow the prompt's order, only the verified answer's numbers are linked.
+    cards = "".join(hit_card(h, None, lookup, with_full=False) for h in hits)
     return _panel("Retrieved passages", cards, f"{len(hits)} passages found; the answer is being written…")
 
 

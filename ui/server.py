@@ -31,7 +31,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from ui.api import build_router
-from ui.app import EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app
+from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_theme
 from ui.chat import PipelineLike
 from ui.gate import GenerationGate
 
@@ -181,8 +181,9 @@ def build_server(
         build_app(pipeline, embed=True, gate=gate),
         "/embed",
         footer_links=footer,
-        css=PAGE_CSS,
+        css=EMBED_CSS,
         head=EMBED_HEAD,
+        theme=page_theme(),
         show_error=False,
         ssr_mode=False,
         run_history=False,
@@ -194,6 +195,7 @@ def build_server(
         footer_links=["api"],
         css=PAGE_CSS,
         head=PAGE_HEAD,
+        theme=page_theme(),
         show_error=False,
         ssr_mode=False,
         run_history=False,
