@@ -19,10 +19,13 @@ from index.records import Hit
 from rag.grounding import (
     Grounder,
     Span,
+    answer_type,
     content_words,
+    has_answer_type,
     name_in,
     names_of,
     numbers_of,
+    specific_names,
     split_sentences,
 )
 from rag.records import Citation
@@ -30,7 +33,7 @@ from rag.records import Citation
 REFUSAL_TEXT = "The documents don't say. The closest passages are listed below."
 
 _CITE = re.compile(
-    r"\s*[\[【(]\s*(?:passages?|sources?|doc(?:ument)?s?)?\s*#?\s*"
+    r"\s*(?:\b(?:passages?|sources?)\s*:?\s*)?[\[【(]\s*(?:passages?|sources?|doc(?:ument)?s?)?\s*#?\s*"
     r"(\d{1,2}(?:\s*(?:,|;|and|-|–)\s*\d{1,2})*)\s*[\]】)]",
     re.IGNORECASE,
 )
@@ -85,6 +88,12 @@ def parse_claims(draft: str) -> list[Claim]:
     claims: list[Claim] = []
     for start, end in split_sentences(text):
         sentence = text[start:end]
+        lead = re.match(r"(?:" + _CITE.pattern + r")+", sentence, re.IGNORECASE)
+        if lead and claims:  # "… Inflection. [1] Then …": the marker closes the previous sentence
+            prev = claims[-1]
+            extra = tuple(n for m in _CITE.finditer(lead.group(0)) for n in _expand(m.group(1)))
+            claims[-1] = Claim(prev.text, tuple(dict.fromkeys(prev.cited + extra)))
+            sentence = sentence[lead.end() :]
         nums: list[int] = []
         for m in _CITE.finditer(sentence):
             nums.extend(_expand(m.group(1)))
@@ -169,6 +178,27 @@ def verify(draft: str, question: str, hits: Sequence[Hit], grounder: Grounder | 
     return Verdict(text, citations, False, tuple(notes))
 
 
+def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> Verdict:
+    """Refuse a grounded answer that does not answer *this* question.
+
+    A question asking for a figure (cost, year, count) needs one in the answer, and the names the question
+    asks about must appear in the answer or in the passages it cites ("What does Copilot cost?" is not
+    answered by a sentence about Inflection's funding, however well cited).
+    """
+    if verdict.refused:
+        return verdict
+    asked = re.sub(r"\(context:.*\)", "", question)
+    kind = answer_type(asked)
+    if not has_answer_type(verdict.text, kind):
+        return refusal([*verdict.notes, f"the question asks for a {kind} and the answer gives none"])
+    evidence = verdict.text + " " + " ".join(c.quote for c in verdict.citations)
+    sentences = [h.chunk.text[s:e] for h in hits for s, e in split_sentences(h.chunk.text)]
+    missing = [n for n in specific_names(asked, sentences) if not name_in(n, evidence)]
+    if missing:
+        return refusal([*verdict.notes, f"the answer does not address {', '.join(missing)}"])
+    return verdict
+
+
 def _support(claim: str, hit: Hit, grounder: Grounder) -> _Support:
     """How well one passage supports one sentence; `ok` needs its numbers, names and most content words."""
     passage = hit.chunk.text
@@ -177,11 +207,21 @@ def _support(claim: str, hit: Hit, grounder: Grounder) -> _Support:
     missing += [n for n in names_of(claim) if not name_in(n, passage)]
     words = content_words(claim)
     best = grounder.best_sentence(claim, hit)
+    # Facts are bound to who they are about: the claim's numbers and names must occur *together* in one
+    # passage sentence (two adjacent ones when there is no number), not scattered over the chunk.
+    bound = grounder.bound_span(claim, hit)
+    if bound is None and (numbers_of(claim) or names_of(claim)):
+        missing.append("numbers and names not stated together")
     overlap = len(words & content_words(passage)) / max(1, len(words))
     cosine = best.cosine
     close = overlap >= MIN_OVERLAP_WITH_COSINE and cosine >= MIN_COSINE
     ok = not missing and (overlap >= MIN_OVERLAP or close)
-    return _Support(ok, overlap + 0.5 * max(0.0, cosine) + best.overlap, best.span, missing)
+    quote = best.span if bound is None or _inside(best.span, bound) else bound
+    return _Support(ok, overlap + 0.5 * max(0.0, cosine) + best.overlap, quote, missing)
+
+
+def _inside(span: Span, outer: Span) -> bool:
+    return outer[0] <= span[0] and span[1] <= outer[1]
 
 
 def _render(

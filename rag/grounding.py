@@ -41,7 +41,7 @@ _NUMBER = re.compile(
     r"(?:\s*(%|percent\b)|\s*(thousand|million|billion|trillion|bn|mn)\b)?",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]|[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9$])|\n+")
 
@@ -117,6 +117,17 @@ def names_of(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def specific_names(question: str, texts: Sequence[str]) -> list[str]:
+    """The question's names that single out passages: those in fewer than half of `texts`.
+
+    "Microsoft" in a corpus about Microsoft says nothing; "G42" does. With no texts, all names count.
+    """
+    names = [n for n in names_of(question) if n.lower() != "ai"]
+    if not texts:
+        return names
+    return [n for n in names if sum(name_in(n, t) for t in texts) < 0.5 * len(texts)]
+
+
 def name_in(name: str, text: str) -> bool:
     """Whether a name occurs in `text` as a word (case-insensitive)."""
     return re.search(r"(?<![\w])" + re.escape(name.lower()) + r"(?![\w])", text.lower()) is not None
@@ -186,6 +197,27 @@ class Grounder:
             if key > best_key:
                 best, best_key = Best((s, e), overlap, cos), key
         return best
+
+    def bound_span(self, text: str, hit: Hit) -> Span | None:
+        """The shortest stretch of `hit` (one sentence; two adjacent when `text` has no number) holding
+        all numbers and names of `text`, best word overlap first; None when there is none."""
+        numbers, names = numbers_of(text), names_of(text)
+        spans = self.sentences(hit)
+        chunk = hit.chunk.text
+        windows = [spans[j] for j in range(len(spans))]
+        if not numbers:
+            windows += [(spans[j][0], spans[j + 1][1]) for j in range(len(spans) - 1)]
+        words = content_words(text)
+        found = None
+        best = -1.0
+        for s, e in windows:
+            window = chunk[s:e]
+            if numbers - numbers_of(window) or not all(name_in(n, window) for n in names):
+                continue
+            score = len(words & content_words(window)) / max(1, len(words)) - 0.001 * (e - s) / 100
+            if score > best:
+                found, best = (s, e), score
+        return found
 
     def _cosines(self, text: str, hit: Hit, vector: np.ndarray | None) -> np.ndarray | None:
         if self.embedder is None:

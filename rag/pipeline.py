@@ -17,10 +17,11 @@ from typing import Any
 
 from index.errors import QueryError
 from index.records import Document, Hit
-from rag.citations import REFUSAL_TEXT, Verdict, refusal, verify
+from rag.citations import REFUSAL_TEXT, Verdict, check_answer, is_refusal, refusal, verify
 from rag.config import Config
 from rag.generators import GENERATORS, GenerationRequest, Generator, build_generator
-from rag.grounding import Grounder, answer_type, has_answer_type, name_in, names_of
+from rag.generators.extractive import ExtractiveGenerator
+from rag.grounding import Grounder, name_in, names_of
 from rag.prompt import build_prompt
 from rag.records import Answer, Event, Final, Sources, Token, Turn
 from rag.rewrite import standalone_question
@@ -28,7 +29,7 @@ from rag.rewrite import standalone_question
 MIN_DENSE = 0.2  # best dense cosine below this = off-topic (seeds: off-topic < 0.1, answerable > 0.3)
 ANSWER_TOKENS = 160  # one or two sentences with citations fit easily
 MAX_SENTENCES = 3  # stop the model once the draft has this many complete sentences
-STOP = ("\nQuestion:", "<<<", "\n\n\n")
+STOP = ("\nQuestion:", "\nSource [", "\n\n\n")
 
 
 class Pipeline:
@@ -147,8 +148,15 @@ class Pipeline:
             close = getattr(pieces, "close", None)
             if callable(close):
                 close()  # stops a local model mid-generation
-        verdict = verify("".join(draft), standalone, numbered, self.grounder)
-        verdict = _check_answer_type(verdict, standalone)
+        text = "".join(draft)
+        verdict = check_answer(verify(text, standalone, numbered, self.grounder), standalone, hits)
+        if verdict.refused and name != "extractive" and text.strip() and not is_refusal(text):
+            # The model wrote something we cannot ground: fall back to quoting the passages directly.
+            quoted = ExtractiveGenerator(self.config).answer(request)
+            fallback = check_answer(verify(quoted, standalone, numbered, self.grounder), standalone, hits)
+            if not fallback.refused:
+                notes = (*verdict.notes, "draft unsupported; answered with quoted passage sentences")
+                verdict = Verdict(fallback.text, fallback.citations, False, notes)
         yield final(verdict, first_token)
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -178,14 +186,6 @@ class Pipeline:
         if missing:
             return f"{', '.join(missing)} appear in no retrieved passage"
         return ""
-
-
-def _check_answer_type(verdict: Verdict, question: str) -> Verdict:
-    """A question that asks for a figure (cost, year, count) is only answered by a text holding one."""
-    kind = answer_type(question)
-    if verdict.refused or has_answer_type(verdict.text, kind):
-        return verdict
-    return refusal([*verdict.notes, f"the question asks for a {kind} and the answer gives none"])
 
 
 def _complete_sentences(text: str) -> int:

@@ -20,7 +20,7 @@ from rag.grounding import Grounder, Span
 
 MAX_PASSAGES = 3  # passages shown to the model
 MAX_SENTENCES = 3  # per passage
-BUDGET_CHARS = 1100  # ~275 tokens of passage text
+BUDGET_CHARS = 800  # ~200 tokens of passage text: prompt eval runs ~100 tokens/s on 2 cores
 
 
 @cache
@@ -51,8 +51,12 @@ def select_excerpts(
     candidates = list(hits[: max_passages + 1])
     ranked = grounder.rank_sentences(question, candidates)
     chosen: dict[int, list[Span]] = {}
+    seen: set[str] = set()  # overlapping chunks repeat sentences; show each once
     used = 0
     for score, i, (s, e) in ranked:
+        key = " ".join(hits[i].chunk.text[s:e].split()).lower()
+        if key in seen:
+            continue
         if score <= 0 and chosen:
             break
         if i not in chosen and len(chosen) >= max_passages:
@@ -63,6 +67,7 @@ def select_excerpts(
         if used + length > budget_chars and chosen:
             continue
         chosen.setdefault(i, []).append((s, e))
+        seen.add(key)
         used += length
     out = []
     for i in sorted(chosen):
@@ -80,8 +85,8 @@ def select_excerpts(
 
 def _neutralise(text: str) -> str:
     """Stop passage text from closing its delimiter or faking a new numbered passage."""
-    text = text.replace("<<<", "‹‹‹").replace(">>>", "›››")
-    return re.sub(r"(?m)^\s*\[(\d+)\]\s*from\b", r"(\1) from", text)
+    text = text.replace('"""', "''")
+    return re.sub(r"(?i)\bsource\s*\[(\d+)\]", r"source (\1)", " ".join(text.split()))
 
 
 def build_prompt(question: str, hits: Sequence[Hit], grounder: Grounder | None = None,
@@ -90,8 +95,8 @@ def build_prompt(question: str, hits: Sequence[Hit], grounder: Grounder | None =
     grounder = grounder or Grounder()
     selected = select_excerpts(question, hits, grounder, max_passages, budget_chars)
     block = Template(template("passage"))
-    passages = "\n".join(
-        block.substitute(n=n, source=hit.chunk.source, text=_neutralise(text))
+    passages = "\n\n".join(
+        block.substitute(n=n, source=hit.chunk.source, title=hit.chunk.title, text=_neutralise(text))
         for n, (hit, text) in enumerate(selected, 1)
     )
     user = Template(template("answer")).substitute(passages=passages, question=question.strip())

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from rag.config import Config
 from rag.generators import GenerationRequest
-from rag.grounding import Grounder, answer_type, content_words, has_answer_type, name_in, names_of
+from rag.grounding import Grounder, answer_type, content_words, has_answer_type, name_in, specific_names
 
 REFUSAL = "The documents don't say."
 MIN_SCORE = 0.3  # calibrated on the seed questions: answerable ~0.45+, off-topic < 0.2
@@ -38,15 +38,17 @@ class ExtractiveGenerator:
         grounder = request.extras.get("grounder") or Grounder()
         hits = list(request.passages)
         kind = answer_type(request.question)
-        q_names = [n for n in names_of(request.question) if n.lower() not in {"ai"}]
+        ranked = grounder.rank_sentences(request.question, hits)
+        sentences = [hits[i].chunk.text[s:e] for _, i, (s, e) in ranked]
+        q_names = specific_names(request.question, sentences)
         picked: list[tuple[float, int, str]] = []
-        for score, i, (s, e) in grounder.rank_sentences(request.question, hits)[:12]:
+        for score, i, (s, e) in ranked[:12]:
             sentence = _tidy(hits[i].chunk.text[s:e])
             if score < MIN_SCORE or len(content_words(sentence)) < 3:
                 continue
             if not has_answer_type(sentence, kind):
                 continue
-            if q_names and not any(name_in(n, sentence) for n in q_names):
+            if not all(name_in(n, sentence) for n in q_names):
                 continue
             if picked and (score < SECOND_RATIO * picked[0][0] or _redundant(sentence, picked)):
                 continue
