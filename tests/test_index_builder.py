@@ -123,3 +123,20 @@ def test_damaged_previous_index_is_rebuilt(corpus: Path, tmp_path: Path) -> None
     (ix / "manifest.json").write_text("{broken")
     report = build_index([corpus], ix, HashingEmbedder(), progress=False)
     assert report.reused == 0 and IndexStore.load(ix).chunks
+
+
+def test_mixed_formats_index_with_exact_offsets(tmp_path: Path) -> None:
+    from tests.test_index_loaders import HTML, write_docx, write_pdf
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "page.html").write_text(HTML)
+    write_pdf(folder / "report.pdf", ["Annual report 2023", "Profit was $7 million."])
+    write_docx(folder / "memo.docx", "Board memo", ["We approved the plan."])
+    (folder / "notes.md").write_text("# Notes\n\nFalcons are fast.\n")
+    report = build_index([folder], tmp_path / "ix", HashingEmbedder(), progress=False)
+    assert report.documents == 4 and not report.failures
+    store = IndexStore.load(tmp_path / "ix")
+    for c in store.chunks:
+        assert store.documents[c.source].text[c.start : c.end] == c.text
+    assert {c.source for c in store.chunks} == {"page.html", "report.pdf", "memo.docx", "notes.md"}

@@ -91,4 +91,4 @@ def test_search_is_fast(retriever: HybridRetriever) -> None:
         t0 = time.perf_counter()
         retriever.search(question, 5)
         times.append(time.perf_counter() - t0)
-    assert statistics.median(times) < 0.5  # generous: a few ms to tens of ms on 2 cores
+    assert statistics.median(times) < 1.0  # generous (shared CI machines); scripts/bench_index.py has figures
