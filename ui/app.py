@@ -233,13 +233,33 @@ def build_app(
                 sources = gr.HTML(render.empty_panel(), elem_id="rag-sources", padding=False)
 
         outputs = [box, chatbot, sources, records]
-        common = {"concurrency_id": "chat", "concurrency_limit": gen_limit + 4, "show_progress": "minimal"}
-        box.submit(chat, [box, chatbot, records], outputs, api_name="chat", **common)
-        chatbot.example_select(pick_example, None, box, queue=False, api_name=False).then(
-            chat, [box, chatbot, records], outputs, api_name=False, **common
+        inputs = [box, chatbot, records]
+        # Chat handlers beyond the generation limit still run: they show their sources, then wait at the gate.
+        limit = gen_limit + 4
+        box.submit(
+            chat,
+            inputs,
+            outputs,
+            api_name="chat",
+            concurrency_id="chat",
+            concurrency_limit=limit,
+            show_progress="minimal",
         )
-        chatbot.like(on_like, [chatbot, records], None, queue=False, api_name=False)
+        chatbot.example_select(pick_example, None, box, queue=False, api_visibility="private").then(
+            chat,
+            inputs,
+            outputs,
+            api_visibility="private",
+            concurrency_id="chat",
+            concurrency_limit=limit,
+            show_progress="minimal",
+        )
+        chatbot.like(on_like, [chatbot, records], None, queue=False, api_visibility="private")
         chatbot.clear(
-            lambda: (render.empty_panel(), {}), None, [sources, records], queue=False, api_name=False
+            lambda: (render.empty_panel(), {}),
+            None,
+            [sources, records],
+            queue=False,
+            api_visibility="private",
         )
     return demo
