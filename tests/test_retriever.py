@@ -54,7 +54,7 @@ def test_rrf_fuses_both_lists() -> None:
     texts = ["nothing relevant here at all", "zebra zebra zebra", "zebra appears once in this one", *fillers]
     vecs = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.436]] + [[0.8, 0.6]] * len(fillers))
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    r = HybridRetriever(_store(texts, vecs), _FixedEmbedder())
+    r = HybridRetriever(_store(texts, vecs), _FixedEmbedder(), fusion="rrf")
     hits = r.search("zebra", 3)
     assert hits[0].chunk.text == "zebra appears once in this one"
     assert hits[0].score == pytest.approx(2 / (RRF_K + 2))
@@ -64,6 +64,27 @@ def test_rrf_fuses_both_lists() -> None:
     no_kw = next(h for h in hits if h.chunk.text.startswith("nothing"))
     assert no_kw.scores["bm25"] == 0.0
     assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+def test_score_fusion_weighs_normalised_scores() -> None:
+    """Dense best (cos 1.0, no keyword) vs keyword best (cos 0.0): a passage good at both beats them."""
+    texts = ["nothing relevant here at all", "zebra zebra zebra", "zebra appears once in this one"]
+    vecs = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.436]])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    r = HybridRetriever(_store(texts, vecs), _FixedEmbedder())
+    hits = r.search("zebra", 3)
+    assert hits[0].chunk.text == "zebra appears once in this one"
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    by_text = {h.chunk.text: h for h in hits}
+    assert by_text["nothing relevant here at all"].score == pytest.approx(0.5)  # dense 1, bm25 0
+    assert by_text["zebra zebra zebra"].score == pytest.approx(0.5, abs=0.01)  # dense 0, bm25 best
+    dense_only = HybridRetriever(_store(texts, vecs), _FixedEmbedder(), dense_weight=1.0)
+    assert dense_only.search("zebra", 1)[0].chunk.text == "nothing relevant here at all"
+
+
+def test_unknown_fusion() -> None:
+    with pytest.raises(ValueError, match="rrf"):
+        HybridRetriever(_store(["a b"], np.array([[1.0, 0.0]])), _FixedEmbedder(), fusion="max")
 
 
 def test_identical_text_is_deduplicated() -> None:
