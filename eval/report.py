@@ -123,6 +123,10 @@ def _failure(r: Mapping[str, Any]) -> list[str]:
              f"- **Expected:** {expected}" + (f" (from {', '.join(r['expected_sources'])})"
                                                if r["expected_sources"] else ""),
              f"- **Actual:** {actual}"]
+    if r.get("draft") and r["draft"].strip() != str(r.get("answer", "")).strip():
+        lines.append(f"- **Model draft before verification:** {_short(r['draft'], 400)}")
+    if r.get("notes"):
+        lines.append(f"- **Pipeline notes:** {'; '.join(map(str, r['notes']))}")
     cited = [f"  - [{c['n']}] `{c['source']}`: “{_short(c.get('quote', ''), 300)}”"
              for c in r.get("citations", [])]
     lines.append("- **Cited passages:**" + ("" if cited else " none"))

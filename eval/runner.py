@@ -2,7 +2,8 @@
 
 A question whose pipeline call raises is recorded with its error and scored as a failure; the run goes
 on. Each record is the `rag ask --json` shape plus `id`, `expected_answers`, `expected_sources`, `tags`,
-`latency_ms` (measured here: first streamed token and final answer), `error` and per-question `metrics`.
+`latency_ms` (measured here: first streamed token and final answer), `draft` (the streamed tokens, before
+verification: what the model said when the final answer differs), `error` and per-question `metrics`.
 Leaves out: conversations (every question is asked without history) and concurrency (one at a time).
 """
 
@@ -52,13 +53,16 @@ def ask_one(pipeline: StreamingPipeline, item: Item, k: int, backend: str | None
     retrieval: float | None = None
     final: Final | None = None
     error: str | None = None
+    draft: list[str] = []
     try:
         for event in pipeline.stream(item.question, k=k, backend=backend):
             now = time.perf_counter()
             if isinstance(event, Sources) and retrieval is None:
                 retrieval = now
-            elif isinstance(event, Token) and first is None and event.text:
-                first = now
+            elif isinstance(event, Token):
+                draft.append(event.text)
+                if first is None and event.text:
+                    first = now
             elif isinstance(event, Final):
                 final = event
                 break
@@ -80,6 +84,7 @@ def ask_one(pipeline: StreamingPipeline, item: Item, k: int, backend: str | None
         "latency_ms": {"retrieval": ms(retrieval),
                        "first_token": ms(first if first else (end if final else None)),
                        "total": ms(end) if final else None},
+        "draft": "".join(draft),
         "error": error,
     }
 

@@ -79,6 +79,7 @@ def test_ask_one_records_the_ask_json_fields_and_latency():
     assert r["citations"][0]["source"] == "a.txt"
     assert [h["source"] for h in r["retrieved"]] == ["b.txt", "a.txt"]
     assert r["expected_answers"] == ["$650 million"] and r["backend"] == "extractive"
+    assert r["draft"] == "Microsoft invested $650M in Inflection [1]. "
     lat = r["latency_ms"]
     assert 0 <= lat["retrieval"] <= lat["first_token"] <= lat["total"]
 
