@@ -21,6 +21,8 @@ from rag.grounding import (
     Span,
     answer_type,
     content_words,
+    counted_noun,
+    figure_near,
     has_answer_type,
     name_in,
     names_of,
@@ -193,9 +195,16 @@ def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> V
         return refusal([*verdict.notes, f"the question asks for a {kind} and the answer gives none"])
     evidence = verdict.text + " " + " ".join(c.quote for c in verdict.citations)
     sentences = [h.chunk.text[s:e] for h in hits for s, e in split_sentences(h.chunk.text)]
-    missing = [n for n in specific_names(asked, sentences) if not name_in(n, evidence)]
+    names = specific_names(asked, sentences)
+    missing = [n for n in names if not name_in(n, evidence)]
     if missing:
         return refusal([*verdict.notes, f"the answer does not address {', '.join(missing)}"])
+    if kind in ("money", "count", "percent") and not (
+        figure_near(verdict.text, names) or any(figure_near(c.quote, names) for c in verdict.citations)
+    ):
+        return refusal([*verdict.notes, f"no figure in the answer is stated about {', '.join(names)}"])
+    if kind == "count" and counted_noun(asked) not in content_words(evidence):
+        return refusal([*verdict.notes, "the answer does not count what was asked"])
     return verdict
 
 

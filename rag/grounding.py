@@ -293,6 +293,29 @@ def answer_type(question: str) -> str | None:
     return None
 
 
+def figure_near(text: str, names: Sequence[str], window: int = 5) -> bool:
+    """Whether some figure in `text` lies within `window` words of every name (the figure is *about* them).
+
+    Example: figure_near("…startups like Mistral and Inflection, and a $1.5 billion investment in G42",
+             ["Mistral"]) -> False
+    """
+    if not names:
+        return True
+    tokens = text.split()
+    figures = [i for i, t in enumerate(tokens) if re.search(r"\d", t)]
+    for i in figures:
+        near = " ".join(tokens[max(0, i - window) : i + window + 1])
+        if all(name_in(n, near) for n in names):
+            return True
+    return False
+
+
+def counted_noun(question: str) -> str:
+    """The stemmed noun a "how many" question counts. Example: counted_noun("How many staff?") -> 'staff'."""
+    m = re.search(r"\bhow many\s+([A-Za-z][\w-]*)", question, re.IGNORECASE)
+    return stem(m.group(1)) if m else ""
+
+
 def has_answer_type(text: str, kind: str | None) -> bool:
     """Whether `text` holds a fact of the kind a question asked for (money, year, count, percent)."""
     if kind is None:

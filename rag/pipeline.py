@@ -29,6 +29,7 @@ from rag.rewrite import standalone_question
 MIN_DENSE = 0.2  # best dense cosine below this = off-topic (seeds: off-topic < 0.1, answerable > 0.3)
 ANSWER_TOKENS = 160  # one or two sentences with citations fit easily
 MAX_SENTENCES = 3  # stop the model once the draft has this many complete sentences
+PRECOMPUTE_CHUNKS = 2000  # warm_up embeds all chunk sentences when the index is at most this big
 STOP = ("\nQuestion:", "\nSource [", "\n\n\n")
 
 
@@ -67,7 +68,11 @@ class Pipeline:
         if callable(warm):
             warm()
         if self.grounder.embedder is not None:
-            self.grounder.embed(["warm up"])
+            chunks = list(getattr(self.retriever.store, "chunks", ()))
+            if len(chunks) <= PRECOMPUTE_CHUNKS:  # small corpora: embed every sentence once, up front
+                self.grounder.vectors([Hit(chunk=c, score=0.0) for c in chunks])
+            else:
+                self.grounder.embed(["warm up"])
 
     def health(self) -> dict[str, Any]:
         store = self.retriever.store

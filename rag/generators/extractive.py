@@ -13,7 +13,16 @@ from collections.abc import Iterator
 
 from rag.config import Config
 from rag.generators import GenerationRequest
-from rag.grounding import Grounder, answer_type, content_words, has_answer_type, name_in, specific_names
+from rag.grounding import (
+    Grounder,
+    answer_type,
+    content_words,
+    counted_noun,
+    figure_near,
+    has_answer_type,
+    name_in,
+    specific_names,
+)
 
 REFUSAL = "The documents don't say."
 MIN_SCORE = 0.3  # calibrated on the seed questions: answerable ~0.45+, off-topic < 0.2
@@ -49,6 +58,10 @@ class ExtractiveGenerator:
             if not has_answer_type(sentence, kind):
                 continue
             if not all(name_in(n, sentence) for n in q_names):
+                continue
+            if kind in ("money", "count", "percent") and not figure_near(sentence, q_names):
+                continue
+            if kind == "count" and counted_noun(request.question) not in content_words(sentence):
                 continue
             if picked and (score < SECOND_RATIO * picked[0][0] or _redundant(sentence, picked)):
                 continue
