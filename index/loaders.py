@@ -1,9 +1,10 @@
 """Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup), .pdf (pypdf), .docx (python-docx).
 
-`Document.text` is the decoded (or extracted) text that every chunk offset points into; `source` is the
-path relative to the folder that was indexed. A file that cannot be read raises `UnreadableFileError`
-with the reason; `load_paths` collects those as failures and goes on. Leaves out OCR of scanned PDFs,
-legacy .doc, and layout (columns, tables are read row by row).
+`Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
+file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
+the extracted text. `source` is the path relative to the folder that was indexed. A file that cannot be
+read raises `UnreadableFileError` with the reason; `load_paths` collects those as failures and goes on.
+Leaves out OCR of scanned PDFs, legacy .doc, and layout (columns; tables are read row by row).
 """
 
 from __future__ import annotations
