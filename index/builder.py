@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunker import chunk_document, embed_text
+from index.chunker import CHUNKER_VERSION, chunk_document, embed_text
 from index.embedder import Embedder
 from index.errors import IndexCorruptError, IndexMissingError, UnreadableFileError
 from index.loaders import iter_files, load_file
@@ -86,7 +86,8 @@ def _build(
     t0 = time.perf_counter()
     report = BuildReport(index_dir=str(index_dir))
     old = _previous(index_dir, embedder.name)
-    settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
+    # the chunker's version is a setting too: a new chunking rule re-chunks (vectors are still reused)
+    settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION}
     same_chunking = old is not None and all(old.settings.get(k) == v for k, v in settings.items())
 
     documents: dict[str, Document] = {}

@@ -17,6 +17,7 @@ from index.boilerplate import content_spans
 from index.records import Chunk, Document, content_hash
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+CHUNKER_VERSION = 2  # bump when a rule changes, so `rag index` re-chunks stored documents
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
 _ABBREVIATIONS = {

@@ -140,3 +140,16 @@ def test_mixed_formats_index_with_exact_offsets(tmp_path: Path) -> None:
     for c in store.chunks:
         assert store.documents[c.source].text[c.start : c.end] == c.text
     assert {c.source for c in store.chunks} == {"page.html", "report.pdf", "memo.docx", "notes.md"}
+
+
+def test_new_chunker_version_rechunks_and_reuses_vectors(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_index([corpus], tmp_path / "ix", HashingEmbedder(), progress=False)
+    import index.builder
+
+    monkeypatch.setattr(index.builder, "CHUNKER_VERSION", 99)
+    emb = HashingEmbedder()
+    report = build_index([corpus], tmp_path / "ix", emb, progress=False)
+    assert emb.calls == 0 and report.added == 0
+    assert IndexStore.load(tmp_path / "ix").manifest["chunker"] == 99
