@@ -156,7 +156,7 @@ def verify(draft: str, question: str, hits: Sequence[Hit], grounder: Grounder | 
     for claim in claims:
         if not has_claim(claim.text):
             continue
-        missing = [n for n in numbers_of(claim.text) if n not in all_numbers]
+        missing = [f"{n:g}" for n in numbers_of(claim.text) if n not in all_numbers]
         missing += [n for n in names_of(claim.text) if not (name_in(n, everything) or name_in(n, question))]
         if missing:
             return refusal([f"unsupported: {', '.join(map(str, missing))} appear in no retrieved passage"])

@@ -113,7 +113,11 @@ def names_of(text: str) -> list[str]:
         capital = token[:1].isupper() and token.lower() not in _NOT_NAMES
         opener = i == 0 or text[: m.start()].rstrip().endswith((":", '"', "“"))
         if mixed or (capital and not opener):
-            found.append(token)
+            parts = re.split(r"[-‐‑–]", token)
+            if not mixed and len(parts) > 1 and all(p[:1].isupper() for p in parts):
+                found.extend(parts)  # "Microsoft-OpenAI" names two things
+            else:
+                found.append(token)
     return list(dict.fromkeys(found))
 
 
@@ -130,7 +134,8 @@ def specific_names(question: str, texts: Sequence[str]) -> list[str]:
 
 def name_in(name: str, text: str) -> bool:
     """Whether a name occurs in `text` as a word (case-insensitive)."""
-    return re.search(r"(?<![\w])" + re.escape(name.lower()) + r"(?![\w])", text.lower()) is not None
+    text = re.sub(r"[‐‑–]", "-", text.lower())  # typographic hyphens in documents
+    return re.search(r"(?<![\w])" + re.escape(name.lower()) + r"(?![\w])", text) is not None
 
 
 @dataclass(frozen=True)
