@@ -19,17 +19,14 @@ from index.records import Hit
 from rag.grounding import (
     Grounder,
     Span,
-    answer_type,
     content_words,
-    counted_noun,
-    figure_near,
-    has_answer_type,
     name_in,
     names_of,
     numbers_of,
     specific_names,
     split_sentences,
 )
+from rag.questions import answer_type, counted_noun, figure_near, has_answer_type, modifier_names
 from rag.records import Citation
 
 REFUSAL_TEXT = "The documents don't say. The closest passages are listed below."
@@ -193,9 +190,11 @@ def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> V
     kind = answer_type(asked)
     if not has_answer_type(verdict.text, kind):
         return refusal([*verdict.notes, f"the question asks for a {kind} and the answer gives none"])
-    evidence = verdict.text + " " + " ".join(c.quote for c in verdict.citations)
+    evidence = verdict.text + " " + " ".join(_context(c, hits) for c in verdict.citations)
     sentences = [h.chunk.text[s:e] for h in hits for s, e in split_sentences(h.chunk.text)]
-    names = specific_names(asked, sentences)
+    everywhere = " ".join(h.chunk.text for h in hits)
+    descriptive = [n for n in modifier_names(asked) if hits and not name_in(n, everywhere)]
+    names = [n for n in specific_names(asked, sentences) if n not in descriptive]
     missing = [n for n in names if not name_in(n, evidence)]
     if missing:
         return refusal([*verdict.notes, f"the answer does not address {', '.join(missing)}"])
@@ -206,6 +205,19 @@ def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> V
     if kind == "count" and counted_noun(asked) not in content_words(evidence):
         return refusal([*verdict.notes, "the answer does not count what was asked"])
     return verdict
+
+
+def _context(citation: Citation, hits: Sequence[Hit]) -> str:
+    """The cited sentence and its neighbours ("The company has engaged…" is named one sentence before)."""
+    for hit in hits:
+        if hit.chunk.id == citation.chunk_id:
+            spans = split_sentences(hit.chunk.text)
+            start, end = citation.start - hit.chunk.start, citation.end - hit.chunk.start
+            near = [j for j, (s, e) in enumerate(spans) if e > start and s < end]
+            if near:
+                lo, hi = max(0, near[0] - 1), min(len(spans) - 1, near[-1] + 1)
+                return hit.chunk.text[spans[lo][0] : spans[hi][1]]
+    return citation.quote
 
 
 def _support(claim: str, hit: Hit, grounder: Grounder) -> _Support:

@@ -43,7 +43,32 @@ _NUMBER = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]|[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.]*[A-Za-z0-9]|[A-Za-z0-9]")
+_DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014]")  # hyphen, non-breaking hyphen, figure/en/em dash
+_SMALL_WORDS = frozenset("a an and as at by for from in into of on or the to with vs".split())
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9$])|\n+")
+
+
+def plain_hyphens(text: str) -> str:
+    """Typographic hyphens and dashes as "-", soft hyphens removed (for matching, not for offsets).
+
+    Example: plain_hyphens("Microsoft\u2011OpenAI") -> 'Microsoft-OpenAI'
+    """
+    return _DASHES.sub("-", text.replace("\u00ad", ""))
+
+
+def is_heading(sentence: str, title: str = "") -> bool:
+    """Whether a passage "sentence" is a title or heading rather than a statement: the chunk's title, or
+    Title Case words with no closing punctuation (a "Label: value" line is data, not a heading).
+
+    Example: is_heading("Public Reactions to the Deal") -> True
+    """
+    text = " ".join(sentence.split()).strip(" -*•#")
+    if title and text.rstrip(".:").lower() == " ".join(title.split()).lower():
+        return True
+    if not text or ": " in text or text[-1] in ".!?\"”":
+        return False
+    words = [w for w in re.findall(r"[A-Za-z][\w'’\-]*", text) if w.lower() not in _SMALL_WORDS]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
 
 
 def split_sentences(text: str) -> list[Span]:
@@ -84,7 +109,8 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     """Stemmed words of `text` without stopwords. Example: content_words("The investments") -> {'invest'}."""
-    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
+    words = _WORD.findall(plain_hyphens(text))
+    return {stem(w) for w in words if w.lower() not in STOPWORDS and len(w) > 1}
 
 
 def numbers_of(text: str) -> set[float]:
@@ -107,13 +133,14 @@ def names_of(text: str) -> list[str]:
     Example: names_of("Microsoft invested in G42 and Mistral.") -> ['G42', 'Mistral']
     """
     found: list[str] = []
+    text = plain_hyphens(text)
     for i, m in enumerate(_TOKEN.finditer(text)):
         token = re.sub(r"['’]s$", "", m.group(0)).rstrip(".")
         mixed = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
         capital = token[:1].isupper() and token.lower() not in _NOT_NAMES
         opener = i == 0 or text[: m.start()].rstrip().endswith((":", '"', "“"))
         if mixed or (capital and not opener):
-            parts = re.split(r"[-‐‑–]", token)
+            parts = token.split("-")
             if not mixed and len(parts) > 1 and all(p[:1].isupper() for p in parts):
                 found.extend(parts)  # "Microsoft-OpenAI" names two things
             else:
@@ -134,8 +161,8 @@ def specific_names(question: str, texts: Sequence[str]) -> list[str]:
 
 def name_in(name: str, text: str) -> bool:
     """Whether a name occurs in `text` as a word (case-insensitive)."""
-    text = re.sub(r"[‐‑–]", "-", text.lower())  # typographic hyphens in documents
-    return re.search(r"(?<![\w])" + re.escape(name.lower()) + r"(?![\w])", text) is not None
+    text = plain_hyphens(text).lower()  # documents write typographic hyphens
+    return re.search(r"(?<![\w])" + re.escape(plain_hyphens(name).lower()) + r"(?![\w])", text) is not None
 
 
 @dataclass(frozen=True)
@@ -224,6 +251,14 @@ class Grounder:
                 found, best = (s, e), score
         return found
 
+    def cosine(self, text: str, hit: Hit, span: Span) -> float:
+        """The embedder's cosine between `text` and one sentence of `hit`; 0 without an embedder."""
+        cosines = self._cosines(text, hit, None)
+        spans = self.sentences(hit)
+        if cosines is None or span not in spans:
+            return 0.0
+        return float(cosines[spans.index(span)])
+
     def _cosines(self, text: str, hit: Hit, vector: np.ndarray | None) -> np.ndarray | None:
         if self.embedder is None:
             return None
@@ -272,64 +307,3 @@ class Grounder:
             out.append((score, i, span))
         out.sort(key=lambda t: -t[0])
         return out
-
-
-_YEAR = re.compile(r"\b(when|what year|which year|since when|until when|by when)\b", re.IGNORECASE)
-_COUNT = re.compile(r"\bhow many\b", re.IGNORECASE)
-_PERCENT = re.compile(r"\b(percent|percentage|share of|what share|what fraction)\b", re.IGNORECASE)
-_MONEY_IN_TEXT = re.compile(r"[$€£¥]\s?\d|\d\s*(%|percent|thousand|million|billion|trillion|bn)\b"
-                            r"|\b\d[\d,.]*\s*(dollars|euros|usd)\b", re.IGNORECASE)
-
-
-def answer_type(question: str) -> str | None:
-    """What kind of fact a question asks for, when it clearly asks for a figure.
-
-    Example: answer_type("How much did Microsoft invest in G42?") -> 'money'; answer_type("Who?") -> None
-    """
-    q = question.strip()
-    if _COUNT.search(q):
-        return "count"
-    if _PERCENT.search(q):
-        return "percent"
-    if re.search(r"\bhow much\b|\b(cost|costs|price|priced|pay|paid|spend|spent|worth|valuation)\b", q, re.I):
-        return "money"
-    if _YEAR.search(q):
-        return "year"
-    return None
-
-
-def figure_near(text: str, names: Sequence[str], window: int = 5) -> bool:
-    """Whether some figure in `text` lies within `window` words of every name (the figure is *about* them).
-
-    Example: figure_near("…startups like Mistral and Inflection, and a $1.5 billion investment in G42",
-             ["Mistral"]) -> False
-    """
-    if not names:
-        return True
-    tokens = text.split()
-    figures = [i for i, t in enumerate(tokens) if re.search(r"\d", t)]
-    for i in figures:
-        near = " ".join(tokens[max(0, i - window) : i + window + 1])
-        if all(name_in(n, near) for n in names):
-            return True
-    return False
-
-
-def counted_noun(question: str) -> str:
-    """The stemmed noun a "how many" question counts. Example: counted_noun("How many staff?") -> 'staff'."""
-    m = re.search(r"\bhow many\s+([A-Za-z][\w-]*)", question, re.IGNORECASE)
-    return stem(m.group(1)) if m else ""
-
-
-def has_answer_type(text: str, kind: str | None) -> bool:
-    """Whether `text` holds a fact of the kind a question asked for (money, year, count, percent)."""
-    if kind is None:
-        return True
-    if kind == "money":
-        return _MONEY_IN_TEXT.search(text) is not None
-    if kind == "year":
-        return re.search(r"\b(1[89]|20)\d\d\b", text) is not None
-    if kind == "percent":
-        return re.search(r"\d\s*(%|percent)", text, re.IGNORECASE) is not None
-    words = r"\b(one|two|three|four|five|six|seven|eight|nine|ten)\b"
-    return bool(numbers_of(text)) or re.search(words, text, re.IGNORECASE) is not None

@@ -6,6 +6,7 @@ import pytest
 from test_answer_fakes import FakeRetriever, ScriptedGenerator, make_hit
 
 from index.errors import ConfigError, QueryError
+from index.records import Hit
 from rag import generators
 from rag.citations import REFUSAL_TEXT
 from rag.config import Config
@@ -147,3 +148,51 @@ def test_extractive_backend_answers_and_declines():
 def test_document_lookup_goes_to_the_store(fake_backend):
     assert pipeline().document("people.txt").source == "people.txt"
     assert pipeline().document("missing.txt") is None
+
+
+def _hit(source: str, text: str, rank: int = 1, dense: float = 0.5) -> Hit:
+    from index.records import Chunk, content_hash
+
+    chunk = Chunk(id=content_hash(source, text), doc_id=content_hash(text), source=source,
+                  title=text.split("\n", 1)[0], text=text, start=0, end=len(text))
+    return Hit(chunk=chunk, score=1.0 / rank, rank=rank, scores={"dense": dense, "bm25": 1.0})
+
+
+LAB = _hit("lab.txt", "Lab News\nIn 2019, Microsoft first invested $1 billion in OpenAI, the research lab. "
+           "The company has engaged SoftBank and Oracle to build out its infrastructure.")
+
+
+def test_descriptive_names_missing_from_passages_do_not_veto(fake_backend):
+    gen = fake_backend("Microsoft first invested in the lab in 2019 [1].")
+    answer = pipeline([LAB]).ask("When did the Windows maker first fund the research lab?")
+    assert not answer.refused and "2019" in answer.text and gen.requests
+
+
+def test_a_focus_name_missing_from_passages_still_declines(fake_backend):
+    gen = fake_backend("Microsoft invested $1 billion [1].")
+    answer = pipeline([LAB]).ask("How much did Microsoft invest in Mistral?")
+    assert answer.refused and gen.requests == [] and "Mistral" in answer.notes[0]
+
+
+def test_weak_but_not_off_topic_similarity_reaches_the_answer_checks(fake_backend):
+    fake_backend("Microsoft first invested $1 billion in OpenAI in 2019 [1].")
+    answer = pipeline([_hit("lab.txt", LAB.chunk.text, dense=0.15)]).ask("In what year did OpenAI get money?")
+    assert not answer.refused
+
+
+def test_question_names_may_sit_in_the_sentence_next_to_the_cited_one(fake_backend):
+    fake_backend("SoftBank and Oracle [1].")
+    answer = pipeline([LAB]).ask("Which companies has OpenAI engaged to build out its infrastructure?")
+    assert not answer.refused and "SoftBank" in answer.text
+
+
+def test_extractive_never_answers_with_a_heading_or_a_question():
+    heading = _hit("h.txt", "Notes\nMicrosoft's Investments in OpenAI and Mistral\n"
+                   "What did Microsoft invest in OpenAI and Mistral?\nNothing else here.")
+    assert pipeline([heading], backend="extractive").ask("What did Microsoft invest in Mistral?").refused
+
+
+def test_extractive_declines_when_the_sentence_never_says_what_was_asked():
+    p = pipeline(backend="extractive")
+    assert p.ask("Who founded G42?").refused
+    assert p.ask("Where is G42 based?").text.startswith("It also made a $1.5 billion investment in G42")

@@ -13,20 +13,14 @@ from collections.abc import Iterator
 
 from rag.config import Config
 from rag.generators import GenerationRequest
-from rag.grounding import (
-    Grounder,
-    answer_type,
-    content_words,
-    counted_noun,
-    figure_near,
-    has_answer_type,
-    name_in,
-    specific_names,
-)
+from rag.grounding import Grounder, content_words, is_heading, name_in, specific_names
+from rag.questions import answer_type, asked_words, counted_noun, figure_near, has_answer_type, mentions
 
 REFUSAL = "The documents don't say."
 MIN_SCORE = 0.3  # calibrated on the seed questions: answerable ~0.45+, off-topic < 0.2
+PARAPHRASE_COSINE = 0.65  # a sentence this close in meaning may answer without the question's words
 SECOND_RATIO = 0.97  # a second sentence must score nearly as well as the first
+_FIGURES = ("money", "count", "percent")  # checked by the figure standing next to the question's names
 
 
 class ExtractiveGenerator:
@@ -50,16 +44,23 @@ class ExtractiveGenerator:
         ranked = grounder.rank_sentences(request.question, hits)
         sentences = [hits[i].chunk.text[s:e] for _, i, (s, e) in ranked]
         q_names = specific_names(request.question, sentences)
+        asked = asked_words(request.question)
         picked: list[tuple[float, int, str]] = []
         for score, i, (s, e) in ranked[:12]:
             sentence = _tidy(hits[i].chunk.text[s:e])
             if score < MIN_SCORE or len(content_words(sentence)) < 3:
                 continue
+            if sentence.endswith("?") or is_heading(sentence, hits[i].chunk.title):
+                continue  # a question or a heading in the document answers nothing
+            if asked and kind not in _FIGURES and not mentions(asked, content_words(sentence)) and (
+                grounder.cosine(request.question, hits[i], (s, e)) < PARAPHRASE_COSINE
+            ):
+                continue  # "Who founded G42?" is not answered by a sentence that never says "found"
             if not has_answer_type(sentence, kind):
                 continue
             if not all(name_in(n, sentence) for n in q_names):
                 continue
-            if kind in ("money", "count", "percent") and not figure_near(sentence, q_names):
+            if kind in _FIGURES and not figure_near(sentence, q_names):
                 continue
             if kind == "count" and counted_noun(request.question) not in content_words(sentence):
                 continue
