@@ -166,7 +166,13 @@ def verify(draft: str, question: str, hits: Sequence[Hit], grounder: Grounder | 
             supported = [i for i, s in enumerate(support, 1) if s.ok]
             ranked = sorted(supported, key=lambda i: -support[i - 1].score)
             if not ranked:
-                notes.append(f"dropped unsupported sentence {claim.text[:60]!r}")
+                joined = _joined_support(claim, hits, grounder)
+                if joined:
+                    notes.append(f"cited {''.join(f'[{i}]' for i, _ in joined)} for the parts of "
+                                 f"{claim.text[:40]!r}")
+                    kept.append((claim.text, joined))
+                else:
+                    notes.append(f"dropped unsupported sentence {claim.text[:60]!r}")
                 continue
             good = ranked[:1]
             notes.append(f"cited [{good[0]}] for {claim.text[:40]!r}")
@@ -205,6 +211,26 @@ def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> V
     if kind == "count" and counted_noun(asked) not in content_words(evidence):
         return refusal([*verdict.notes, "the answer does not count what was asked"])
     return verdict
+
+
+_CLAUSE = re.compile(r"\s*;\s*|,?\s+(?:and|while|but|whereas)\s+|,\s+(?=which\b)")
+
+
+def _joined_support(claim: Claim, hits: Sequence[Hit], grounder: Grounder) -> list[tuple[int, Span]]:
+    """Citations for a sentence that joins facts from two passages ("X did A in 2019; it did B"): each
+    clause must be supported by some passage, the cited one first. Empty when a clause is not."""
+    clauses = [c for c in _CLAUSE.split(claim.text) if has_claim(c)]
+    if len(clauses) < 2:
+        return []
+    refs: list[tuple[int, Span]] = []
+    for clause in clauses:
+        support = [_support(clause, h, grounder) for h in hits]
+        ok = [i for i, s in enumerate(support, 1) if s.ok]
+        if not ok:
+            return []
+        best = next((i for i in claim.cited if i in ok), max(ok, key=lambda i: support[i - 1].score))
+        refs.append((best, support[best - 1].quote or (0, 0)))
+    return list(dict.fromkeys(refs))
 
 
 def _context(citation: Citation, hits: Sequence[Hit]) -> str:

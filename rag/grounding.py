@@ -302,7 +302,9 @@ class Grounder:
             score = 0.6 * lexical + 0.4 * cosine if qvec is not None else lexical
             if wants_number and numbers_of(text):
                 score += 0.1
-            if len(text) < 25:  # headings and fragments
+            if is_heading(text, hits[i].chunk.title):
+                score -= 0.3  # a heading names a topic, it states nothing
+            elif len(text) < 25:  # fragments
                 score -= 0.1
             out.append((score, i, span))
         out.sort(key=lambda t: -t[0])

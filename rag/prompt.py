@@ -53,7 +53,7 @@ def select_excerpts(
     chosen: dict[int, list[Span]] = {}
     seen: set[str] = set()  # overlapping chunks repeat sentences; show each once
     used = 0
-    for score, i, (s, e) in ranked:
+    for score, i, (s, e) in _leads(ranked, candidates) + ranked:
         key = " ".join(hits[i].chunk.text[s:e].split()).lower()
         if key in seen:
             continue
@@ -81,6 +81,20 @@ def select_excerpts(
             last_end = e
         out.append((hits[i], " ".join(pieces)))
     return out
+
+
+def _leads(ranked: list[tuple[float, int, Span]], hits: Sequence[Hit]) -> list[tuple[float, int, Span]]:
+    """The best sentence of the top retrieved passage and of the best passage from another document, so a
+    question about two things sees both articles whatever the sentence scores say."""
+    if not hits:
+        return []
+    other = next((i for i, h in enumerate(hits) if h.chunk.source != hits[0].chunk.source), None)
+    leads = []
+    for want in (0, other):
+        best = next((r for r in ranked if r[1] == want and r[0] > 0), None)
+        if want is not None and best is not None:
+            leads.append(best)
+    return leads
 
 
 def _neutralise(text: str) -> str:

@@ -47,3 +47,13 @@ def test_document_text_cannot_close_the_delimiter_or_fake_a_source():
     prompt = build_prompt("What does the cafeteria serve?", [hit.__class__(chunk=sneaky, score=1.0)])
     user = prompt.messages[1]["content"]
     assert user.count('"""') == 2 and "Source [9]" not in user
+
+
+def test_the_best_passage_of_a_second_document_is_always_shown():
+    from test_answer_fakes import DOCS
+
+    later = DOCS["invest.txt"].index("It also")
+    hits = [make_hit("invest.txt", 1), make_hit("invest.txt", 2, offset=later), make_hit("people.txt", 3)]
+    prompt = build_prompt("How much did Microsoft invest?", hits, max_passages=2)
+    assert [h.chunk.source for h in prompt.passages] == ["invest.txt", "people.txt"]
+

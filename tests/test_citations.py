@@ -102,3 +102,15 @@ def test_check_answer_needs_the_asked_figure_and_names(hits):
     assert check_answer(ok, "How much does a Copilot subscription cost?").refused
     no_figure = verify("Mustafa Suleyman is CEO of Microsoft AI [1].", "q", hits)
     assert check_answer(no_figure, "When did Mustafa Suleyman join?").refused
+
+
+def test_a_sentence_joining_two_passages_cites_both(hits):
+    v = verify("In 2019 Microsoft invested $1 billion in OpenAI; Satya Nadella is the CEO of Microsoft [1].",
+               "q", hits)
+    assert not v.refused and v.text.endswith("[1][2].")
+    assert {c.source for c in v.citations} == {"invest.txt", "people.txt"}
+
+
+def test_a_joined_sentence_with_one_unsupported_clause_is_dropped(hits):
+    v = verify("Microsoft put $1.5 billion into G42 and Mustafa Suleyman founded Inflection [1].", "q", hits)
+    assert v.refused
