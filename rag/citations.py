@@ -213,14 +213,17 @@ def check_answer(verdict: Verdict, question: str, hits: Sequence[Hit] = ()) -> V
     return verdict
 
 
-_CLAUSE = re.compile(r"\s*;\s*|,?\s+(?:and|while|but|whereas)\s+|,\s+(?=which\b)")
+# Clause boundaries only: a semicolon, a comma before a conjunction, or "and" before a verb, never inside a
+# list ("Anthropic and others") or before "which" (a relative clause leaves its subject behind).
+_CLAUSE = re.compile(r"\s*;\s*|,\s+(?:and|while|but|whereas)\s+"
+                     r"|\s+and\s+(?=(?:has|have|had|is|was|were|are|also|then|later)\b)")
 
 
 def _joined_support(claim: Claim, hits: Sequence[Hit], grounder: Grounder) -> list[tuple[int, Span]]:
     """Citations for a sentence that joins facts from two passages ("X did A in 2019; it did B"): each
     clause must be supported by some passage, the cited one first. Empty when a clause is not."""
-    clauses = [c for c in _CLAUSE.split(claim.text) if has_claim(c)]
-    if len(clauses) < 2:
+    clauses = _CLAUSE.split(claim.text)
+    if len(clauses) < 2 or not all(numbers_of(c) or len(content_words(c)) >= 3 for c in clauses):
         return []
     refs: list[tuple[int, Span]] = []
     for clause in clauses:

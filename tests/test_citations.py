@@ -114,3 +114,9 @@ def test_a_sentence_joining_two_passages_cites_both(hits):
 def test_a_joined_sentence_with_one_unsupported_clause_is_dropped(hits):
     v = verify("Microsoft put $1.5 billion into G42 and Mustafa Suleyman founded Inflection [1].", "q", hits)
     assert v.refused
+
+
+def test_a_list_or_relative_clause_is_not_split_to_stitch_passages(hits):
+    draft = "Satya Nadella, which includes Mustafa Suleyman and DeepMind, invested $650 million [1]."
+    v = verify(draft, "q", hits)
+    assert v.refused

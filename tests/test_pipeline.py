@@ -196,3 +196,12 @@ def test_extractive_declines_when_the_sentence_never_says_what_was_asked():
     p = pipeline(backend="extractive")
     assert p.ask("Who founded G42?").refused
     assert p.ask("Where is G42 based?").text.startswith("It also made a $1.5 billion investment in G42")
+
+
+def test_extractive_takes_names_from_the_sentence_before_and_keeps_the_question_year():
+    plans = _hit("plan.txt", "Plans\nMicrosoft is distancing itself from OpenAI. "
+                 "The company should develop independent language models instead.")
+    p = pipeline([plans], backend="extractive")
+    answer = p.ask("What does Microsoft plan to develop instead of relying on OpenAI?")
+    assert not answer.refused and "independent language models" in answer.text
+    assert p.ask("What did Microsoft develop instead of OpenAI in 2023?").refused
