@@ -98,7 +98,7 @@ def chat_users(url: str, users: int) -> list[dict]:
         t0 = time.perf_counter()
         row = {"user": i, "question": QUESTIONS[i % len(QUESTIONS)]}
         try:
-            _, history, _ = client.predict(row["question"], [], api_name="/chat")
+            history, _ = client.predict(row["question"], [], api_name="/chat")
             text = json.dumps(history[-1]["content"], ensure_ascii=False)
             row["answered"] = "rag-done" in text
             row["error"] = "⚠" in text

@@ -143,6 +143,27 @@ def test_chat_page_phone_width(browser, server):
     page.screenshot(path=str(ARTIFACTS / "browser-chat-phone.png"), full_page=True)
 
 
+def test_question_sent_while_answering_is_answered_next(browser, server):
+    """A second question sent while the first is still being answered is queued and answered, not lost."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    page.goto(url + "/")
+    page.get_by_text("Who leads Microsoft AI?").first.wait_for(timeout=30_000)
+    box = page.locator("#rag-input textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    chat = page.locator("#rag-chat")
+    chat.get_by_text(QUESTION).first.wait_for(timeout=30_000)
+    box.fill("And how much in G42?")  # the first answer may still be pending
+    box.press("Enter")
+    deadline = time.time() + 120
+    while chat.locator(".rag-done").count() < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    text = chat.inner_text()
+    assert "And how much in G42?" in text and "650" in text and "1.5 billion" in text, text
+    assert "type a question" not in text and box.input_value() == ""
+
+
 def test_error_is_friendly(browser, server):
     url, config = server
     page = browser.new_page(viewport={"width": 1024, "height": 800})

@@ -29,14 +29,13 @@ def test_gradio_client_chat(served):
 
     url, _ = served
     c = Client(url + "/", verbose=False)
-    box, history, sources = c.predict("How much did Microsoft invest?", [], api_name="/chat")
-    assert box == ""
+    history, sources = c.predict("How much did Microsoft invest?", [], api_name="/chat")
     assert history[-1]["role"] == "assistant"
     text = history[-1]["content"] if isinstance(history[-1]["content"], str) else str(history[-1]["content"])
     assert "$650 million" in text and "rag-src-1" in text
     assert "<mark>" in sources
     # a follow-up with the returned history
-    _, history2, _ = c.predict("And who leads it?", history, api_name="/chat")
+    history2, _ = c.predict("And who leads it?", history, api_name="/chat")
     assert len(history2) == 4
 
 
@@ -44,8 +43,8 @@ def test_gradio_client_friendly_error(served):
     from gradio_client import Client
 
     url, _ = served
-    box, history, _ = Client(url + "/", verbose=False).predict("x" * 500, [], api_name="/chat")
-    assert "limit is 200" in str(history[-1]["content"]) and box == "x" * 500
+    history, _ = Client(url + "/", verbose=False).predict("x" * 500, [], api_name="/chat")
+    assert "limit is 200" in str(history[-1]["content"])
 
 
 def test_embed_view_is_served(served):
@@ -64,8 +63,8 @@ def test_like_records_feedback_with_citations(tmp_path):
 
     fb = tmp_path / "fb.jsonl"
     demo = build_app(FakePipeline(config=Config.from_env({}, feedback_path=str(fb))))
-    fns = {f.fn.__name__: f.fn for f in demo.fns.values()}
-    *_, (_, history, _, records) = list(fns["chat"]("How much?", [], {}))
+    fns = {f.fn.__name__: f.fn for f in demo.fns.values() if f.fn is not None}
+    *_, (history, _, records) = list(fns["chat"]("How much?", [], {}))
     like = gr.LikeData(None, {"index": 1, "value": history[1]["content"], "liked": True})
     fns["on_like"](like, history, records)
     fns["on_like"](gr.LikeData(None, {"index": 1, "value": "x", "liked": False}), history, {})

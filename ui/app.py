@@ -148,16 +148,12 @@ def build_app(
     gen_limit = max(1, int(getattr(cfg, "concurrency", 1)))
 
     def chat(message: Any, history: list[dict[str, Any]] | None, records: dict[str, Any] | None):
-        """Answer `message` given the earlier `history`; streams (textbox, chat, sources panel)."""
+        """Answer `message` given the earlier `history`; streams (chat, sources panel, vote records)."""
         records = dict(records or {})
-        first = True
         for up in handler.respond(message_text(message), history or []):
-            keep_text = first and up.done and up.record is None  # refused at once: let the user edit it
-            first = False
             if up.record is not None:
                 records[str(len(up.messages) - 1)] = up.record
             yield (
-                message if keep_text else "",
                 up.messages,
                 gr.skip() if up.sources_html is None else up.sources_html,
                 records if up.done else gr.skip(),
@@ -232,27 +228,26 @@ def build_app(
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(render.empty_panel(), elem_id="rag-sources", padding=False)
 
-        outputs = [box, chatbot, sources, records]
-        inputs = [box, chatbot, records]
+        # `pending` holds a question between the box and the answer: taking it out of the box is instant
+        # (queue=False), and a question sent while another is answered is deferred, not dropped or wiped.
+        pending = gr.Textbox(visible=False, elem_id="rag-pending")
+        outputs = [chatbot, sources, records]
+        inputs = [pending, chatbot, records]
         # Chat handlers beyond the generation limit still run: they show their sources, then wait at the gate.
         limit = gen_limit + 4
-        box.submit(
-            chat,
-            inputs,
-            outputs,
-            api_name="chat",
-            concurrency_id="chat",
-            concurrency_limit=limit,
-            show_progress="minimal",
+        chat_args: dict[str, Any] = {
+            "concurrency_id": "chat",
+            "concurrency_limit": limit,
+            "show_progress": "minimal",
+            "trigger_mode": "always_last",
+        }
+        # Taking the question runs in the browser: a server round trip could wipe what is typed meanwhile.
+        take = f"(t) => (t || '').trim().length > {handler.max_chars} ? [t, t] : ['', t]"
+        box.submit(None, box, [box, pending], js=take, queue=False, api_visibility="private").then(
+            chat, inputs, outputs, api_name="chat", **chat_args
         )
-        chatbot.example_select(pick_example, None, box, queue=False, api_visibility="private").then(
-            chat,
-            inputs,
-            outputs,
-            api_visibility="private",
-            concurrency_id="chat",
-            concurrency_limit=limit,
-            show_progress="minimal",
+        chatbot.example_select(pick_example, None, pending, queue=False, api_visibility="private").then(
+            chat, inputs, outputs, api_visibility="private", **chat_args
         )
         chatbot.like(on_like, [chatbot, records], None, queue=False, api_visibility="private")
         chatbot.clear(
