@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from index.errors import ConfigError
+from rag.cmd_index import quiet_libraries
 from rag.config import Config
 
 log = logging.getLogger("ui.cli")
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     _check_port_free(config.host, config.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     pipeline = build_pipeline(config)
     app = build_server(pipeline)
     if not args.no_warm_up:
