@@ -96,4 +96,5 @@ def _coerce(name: str, raw: Any, typ: Any) -> Any:
             return float(raw)
         return str(raw)
     except ValueError as err:
-        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {typ.__name__}; fix or unset it.") from err
+        msg = f"RAG_{name.upper()}={raw!r} is not a valid {typ.__name__}; fix or unset it."
+        raise ConfigError(msg) from err

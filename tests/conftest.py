@@ -22,7 +22,8 @@ def _no_network_in_unit_tests(request, monkeypatch):
 
     def guarded(self, address):  # type: ignore[no-untyped-def]
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+        local = ("127.0.0.1", "localhost", "::1")
+        if isinstance(host, str) and host not in local and not host.startswith("/"):
             raise RuntimeError(f"unit test tried to reach the network: {address!r}")
         return real_connect(self, address)
 
