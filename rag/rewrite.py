@@ -58,6 +58,8 @@ def merge(previous: str, follow_up: str) -> str:
              -> 'How much did Microsoft invest in G42?'
     """
     rest = _LEAD.sub("", follow_up.strip()).strip()
+    if _self_contained(rest):
+        return _capital(rest)  # "And when did Microsoft first invest in OpenAI?" needs nothing earlier
     new = [e for e in _entities(rest) if e[2].lower() not in previous.lower()]
     old = _entities(previous)
     if new and old and not _PRONOUN.search(_QWORD.sub("", rest)):
@@ -86,6 +88,17 @@ def standalone_question(question: str, history: Sequence[Turn] = ()) -> str:
     if previous and is_follow_up(question):
         return merge(previous, question)
     return question.strip()
+
+
+def _self_contained(question: str) -> bool:
+    """A full question (question word, a verb's worth of words, a name, nothing pointing back)."""
+    words = re.findall(r"\w+", question)
+    return (
+        bool(_QWORD.match(question))
+        and len(words) >= 5
+        and not _PRONOUN.search(_QWORD.sub("", question))
+        and bool(_entities(question))
+    )
 
 
 def _capital(text: str) -> str:

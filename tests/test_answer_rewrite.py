@@ -39,3 +39,16 @@ def test_standalone_questions_are_left_alone():
 def test_chained_follow_ups_resolve_in_order():
     history = [Turn("user", FIRST), Turn("assistant", "…"), Turn("user", "What about OpenAI?")]
     assert standalone_question("And in G42?", history) == "How much did Microsoft invest in G42?"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "follow_up, expected",
+    [
+        ("And when did Microsoft first invest in OpenAI?", "When did Microsoft first invest in OpenAI?"),
+        ("Also, who leads Microsoft AI today?", "Who leads Microsoft AI today?"),
+    ],
+)
+def test_a_complete_question_after_and_stands_on_its_own(follow_up: str, expected: str) -> None:
+    history = [Turn("user", "Who is driving Microsoft's strategy to become independent from OpenAI?")]
+    assert standalone_question(follow_up, history) == expected
