@@ -69,8 +69,10 @@ def plot_latency(records: Sequence[Mapping[str, Any]], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = {name: [r["latency_ms"][key] / 1000 for r in records if r.get("latency_ms", {}).get(key)]
-              for name, key in (("first token", "first_token"), ("final answer", "total"))}
+    series = {  # 0.0 ms is a measurement (a fast backend), only None means "not measured"
+        name: [r["latency_ms"][key] / 1000 for r in records if r.get("latency_ms", {}).get(key) is not None]
+        for name, key in (("first token", "first_token"), ("final answer", "total"))
+    }
     if not any(series.values()):
         return False
     fig, ax = plt.subplots(figsize=(7, 3.5))

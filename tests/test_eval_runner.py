@@ -181,3 +181,13 @@ def test_check_thresholds_and_bad_threshold_args(tmp_path):
         eval_cli.load_thresholds(bad)
     with pytest.raises(SystemExit):
         _main("--fail-under", "recall@5")
+
+
+@pytest.mark.unit
+def test_latency_plot_keeps_zero_millisecond_measurements(tmp_path):
+    from eval.report import plot_latency
+
+    records = [{"latency_ms": {"first_token": 0.0, "total": 0.0}}, {"latency_ms": {"first_token": None}}]
+    assert plot_latency(records, tmp_path / "latency.png")
+    assert (tmp_path / "latency.png").stat().st_size > 0
+    assert not plot_latency([{"latency_ms": {"first_token": None, "total": None}}], tmp_path / "none.png")
