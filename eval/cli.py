@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.errors import ConfigError
 from rag.config import Config
+from rag.errors import ConfigError
 
 
 def _metric_value(text: str) -> tuple[str, float]:

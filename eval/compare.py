@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.errors import RagError
+from rag.errors import RagError
 
 LOWER_IS_BETTER = ("latency_", "false_refusal_rate", "error_rate", "errors")
 COUNTS = {"questions", "answerable", "unanswerable"}

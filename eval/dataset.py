@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.errors import RagError
+from rag.errors import RagError
 
 KNOWN_KEYS = {"id", "question", "answers", "sources", "tags"}
 

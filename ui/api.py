@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from index.errors import (
+from rag.errors import (
     BackendError,
     ConfigError,
     IndexCorruptError,

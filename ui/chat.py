@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from index.errors import QueryError, RagError
 from index.records import Document, Hit
+from rag.errors import QueryError, RagError
 from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
 from ui import render
 from ui.gate import GenerationGate, gated_stream

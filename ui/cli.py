@@ -15,9 +15,9 @@ import sys
 import threading
 from typing import Any
 
-from index.errors import ConfigError
 from rag.cmd_index import quiet_libraries
 from rag.config import Config
+from rag.errors import ConfigError
 
 log = logging.getLogger("ui.cli")
 

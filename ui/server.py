@@ -147,7 +147,7 @@ def build_server(
     token = auth_token if auth_token is not None else env.get("RAG_AUTH_TOKEN", "")
     basic = basic_auth if basic_auth is not None else env.get("RAG_BASIC_AUTH", "")
     if basic and ":" not in basic:
-        from index.errors import ConfigError
+        from rag.errors import ConfigError
 
         raise ConfigError("RAG_BASIC_AUTH must look like user:password.")
     cfg = pipeline.config
@@ -175,31 +175,23 @@ def build_server(
         return RedirectResponse("/embed/" + (f"?{query}" if query else ""))
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
-    footer: list = []
-    gr.mount_gradio_app(
-        app,
-        build_app(pipeline, embed=True, gate=gate),
-        "/embed",
-        footer_links=footer,
-        css=EMBED_CSS,
-        head=EMBED_HEAD,
-        theme=page_theme(),
-        show_error=False,
-        ssr_mode=False,
-        run_history=False,
-    )
-    gr.mount_gradio_app(
-        app,
-        build_app(pipeline, gate=gate),
-        "/",
-        footer_links=["api"],
-        css=PAGE_CSS,
-        head=PAGE_HEAD,
-        theme=page_theme(),
-        show_error=False,
-        ssr_mode=False,
-        run_history=False,
-    )
+    # The embed view first: "/" would otherwise swallow "/embed".
+    for path, embed, footer, css, head in (
+        ("/embed", True, [], EMBED_CSS, EMBED_HEAD),
+        ("/", False, ["api"], PAGE_CSS, PAGE_HEAD),
+    ):
+        gr.mount_gradio_app(
+            app,
+            build_app(pipeline, embed=embed, gate=gate),
+            path,
+            footer_links=footer,
+            css=css,
+            head=head,
+            theme=page_theme(),
+            show_error=False,
+            ssr_mode=False,
+            run_history=False,
+        )
     app.state.gate = gate
     app.state.pipeline = pipeline
 
