@@ -3,6 +3,7 @@
     rag eval --dataset eval/datasets/seeds.jsonl --out reports/run-1 [--backend local] [-k 5] [--limit N]
     rag eval ... --thresholds eval/thresholds.json [--fail-under answer_accuracy=0.8 recall@5=0.9]
     rag eval --compare reports/run-1 reports/run-2
+    rag eval --suite eval/suite.json --out reports/suite [--split tune] [--corpus handbook] [--limit N]
 
 With thresholds, the command exits 1 when a metric falls below its minimum (or above its maximum).
 """
@@ -38,8 +39,15 @@ def register(subparsers: Any) -> None:
         "eval", help="measure answers and citations against a gold set",
         description="Run a JSONL gold set through the pipeline and write results.jsonl, report.json and "
                     "report.md (with plots) to --out; or compare two such folders with --compare.")
-    p.add_argument("--dataset", default="eval/datasets/seeds.jsonl",
+    p.add_argument("--dataset", default="eval/datasets/seeds.heldout.jsonl",
                    help="JSONL gold set (default: %(default)s)")
+    p.add_argument("--suite", help="run every corpus of a suite file (eval/suite.json) instead of --dataset")
+    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both",
+                   help="with --suite: which half of each gold set (default: both)")
+    p.add_argument("--corpus", action="append", default=[],
+                   help="with --suite: only this corpus (repeatable)")
+    p.add_argument("--index-root", default=".rag-eval",
+                   help="with --suite: where the corpora's indexes live")
     p.add_argument("--out", help="output folder (default reports/<timestamp>-<backend>)")
     p.add_argument("--backend", help="generator backend: local | openai | extractive (env RAG_BACKEND)")
     p.add_argument("-k", "--k", type=int, help="passages retrieved per question (env RAG_K)")
@@ -147,6 +155,21 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
     config = config.replace(backend=args.backend, k=args.k)
     mins, maxs = load_thresholds(args.thresholds, config.backend) if args.thresholds else ({}, {})
     mins.update(dict(args.fail_under))
+    if args.suite:
+        from eval.suite import SPLITS, run_suite
+
+        splits = SPLITS if args.split == "both" else (args.split,)
+        summary = run_suite(config, args.suite, args.out or f"reports/suite-{config.backend}", splits=splits,
+                            only=args.corpus, limit=args.limit, index_root=args.index_root,
+                            progress=not args.no_progress)
+        from eval.suite import render_summary
+
+        print(render_summary(summary), end="")
+        failures = [f"{row['corpus']}-{row['split']}: {line}" for row in summary["rows"]
+                    for line in check_thresholds(row, mins, maxs)]
+        for line in failures:
+            print(f"FAIL {line}", file=sys.stderr)
+        return 1 if failures else 0
     folder, report = run_eval(config, args.dataset, args.out, args.limit, progress=not args.no_progress)
     s = report["metrics"]
     keys = [k for k in s if k.startswith(("hit@", "recall@", "mrr@"))] + [

@@ -2,7 +2,9 @@
 
 `answers` lists acceptable reference answers (a match on any one counts); an empty list means the documents
 do not answer the question and the system must decline. `sources` lists the documents that support the
-answer. `id` is optional (defaults to "line-N"); `tags` (a list of strings) is optional and free-form.
+answer. `id` is optional (defaults to "line-N"); `tags` (a list of strings) is optional and free-form;
+`history` (optional) is the conversation before a follow-up question,
+`[{"role": "user"|"assistant", "content": ...}]`.
 Every bad line is reported with its line number, and a bad file raises `DatasetError` before any question
 runs. Blank lines and lines starting with `#` are skipped.
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 from rag.errors import RagError
 
-KNOWN_KEYS = {"id", "question", "answers", "sources", "tags"}
+KNOWN_KEYS = {"id", "question", "answers", "sources", "tags", "history"}
 
 
 class DatasetError(RagError):
@@ -36,6 +38,7 @@ class Item:
     sources: tuple[str, ...]
     tags: tuple[str, ...] = ()
     line: int = 0
+    history: tuple[tuple[str, str], ...] = ()  # (role, content) of earlier turns, oldest first
 
     @property
     def answerable(self) -> bool:
@@ -77,6 +80,11 @@ def _parse_line(raw: str, line: int, problems: _Problems) -> Item | None:
             problems.add(line, f'"{key}" must be a list of non-empty strings')
     if "tags" in obj and not _str_list(obj["tags"]):
         problems.add(line, '"tags" must be a list of non-empty strings')
+    history = obj.get("history", [])
+    if not (isinstance(history, list) and all(
+            isinstance(t, dict) and t.get("role") in ("user", "assistant")
+            and isinstance(t.get("content"), str) for t in history)):
+        problems.add(line, '"history" must be a list of {"role": "user"|"assistant", "content": "..."}')
     item_id = obj.get("id", f"line-{line}")
     if not isinstance(item_id, str | int) or isinstance(item_id, bool) or not str(item_id).strip():
         problems.add(line, '"id" must be a non-empty string')
@@ -89,6 +97,7 @@ def _parse_line(raw: str, line: int, problems: _Problems) -> Item | None:
         sources=tuple(s.strip() for s in obj["sources"]),
         tags=tuple(obj.get("tags", ())),
         line=line,
+        history=tuple((t["role"], t["content"]) for t in history),
     )
 
 

@@ -41,6 +41,8 @@ DEFINITIONS: dict[str, str] = {
                 "over answerable questions (declined answers score 0).",
     "citation_precision": "Share of citations that point to an expected source and whose passage supports "
                           "the sentence citing it, over answered questions that have citations.",
+    "cited_source_precision": "Share of an answer's citations that point to a document the gold set names "
+                              "as a source, over answered answerable questions.",
     "citation_recall": "Share of a question's expected sources that the answer cites, averaged over "
                        "answerable questions (declined answers score 0).",
     "faithfulness": "Share of answer sentences supported by a passage they cite (all numbers and at least "
@@ -256,6 +258,9 @@ def score_question(item: Item, answer: Mapping[str, Any] | None, ks: Iterable[in
                 (s for s, _ in passages.values()), item.sources)
             m["citation_precision"] = None if refused else citation_precision(
                 claims, passages, item.sources, text)
+            cited = [s for s, _ in passages.values()]
+            m["cited_source_precision"] = (None if refused or not cited
+                                           else sum(s in item.sources for s in cited) / len(cited))
     else:
         m["correct"] = refused
     m["faithfulness"] = None if refused else faithfulness(claims, passages)
@@ -299,6 +304,7 @@ def summarize(records: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[s
     out["token_f1"] = _avg(m["token_f1"] for m in ans)
     out["citation_precision"] = _avg(m.get("citation_precision") for m in ans)
     out["citation_recall"] = _avg(m.get("citation_recall") for m in with_sources)
+    out["cited_source_precision"] = _avg(m.get("cited_source_precision") for m in ans)
     out["faithfulness"] = _avg(m.get("faithfulness") for m in ms)
     out["true_refusal_rate"] = _avg(m["refused"] for m in unans)
     out["false_refusal_rate"] = _avg(m["refused"] for m in ans)

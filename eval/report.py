@@ -127,8 +127,9 @@ def _failure(r: Mapping[str, Any]) -> list[str]:
              f"- **Actual:** {actual}"]
     if r.get("draft") and r["draft"].strip() != str(r.get("answer", "")).strip():
         lines.append(f"- **Model draft before verification:** {_short(r['draft'], 400)}")
-    if r.get("notes"):
-        lines.append(f"- **Pipeline notes:** {'; '.join(map(str, r['notes']))}")
+    if r.get("reasons"):
+        lines.append(f"- **Verifier reasons:** {', '.join(map(str, r['reasons']))}"
+                     + (f" (support {r['support']})" if r.get("support") else ""))
     cited = [f"  - [{c['n']}] `{c['source']}`: “{_short(c.get('quote', ''), 300)}”"
              for c in r.get("citations", [])]
     lines.append("- **Cited passages:**" + ("" if cited else " none"))

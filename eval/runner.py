@@ -4,7 +4,8 @@ A question whose pipeline call raises is recorded with its error and scored as a
 on. Each record is the `rag ask --json` shape plus `id`, `expected_answers`, `expected_sources`, `tags`,
 `latency_ms` (measured here: first streamed token and final answer), `draft` (the streamed tokens, before
 verification: what the model said when the final answer differs), `error` and per-question `metrics`.
-Leaves out: conversations (every question is asked without history) and concurrency (one at a time).
+A question with `history` in the gold set is asked as a follow-up in that conversation.
+Leaves out: concurrency (one question at a time).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from eval.dataset import Item, check_sources
 from eval.metrics import score_question
-from rag.records import Event, Final, Sources, Token, answer_to_json
+from rag.records import Event, Final, Sources, Token, Turn, answer_to_json
 
 
 class StreamingPipeline(Protocol):
@@ -43,7 +44,8 @@ def check_dataset_sources(pipeline: StreamingPipeline, items: Iterable[Item]) ->
 
 def _empty_answer(item: Item, backend: str) -> dict[str, Any]:
     return {"question": item.question, "standalone_question": item.question, "answer": "", "refused": False,
-            "citations": [], "retrieved": [], "backend": backend, "timings_ms": {}, "notes": []}
+            "citations": [], "retrieved": [], "backend": backend, "timings_ms": {}, "reasons": [],
+            "support": []}
 
 
 def ask_one(pipeline: StreamingPipeline, item: Item, k: int, backend: str | None) -> dict[str, Any]:
@@ -55,7 +57,8 @@ def ask_one(pipeline: StreamingPipeline, item: Item, k: int, backend: str | None
     error: str | None = None
     draft: list[str] = []
     try:
-        for event in pipeline.stream(item.question, k=k, backend=backend):
+        history = [Turn(role, content) for role, content in item.history]
+        for event in pipeline.stream(item.question, history, k=k, backend=backend):
             now = time.perf_counter()
             if isinstance(event, Sources) and retrieval is None:
                 retrieval = now

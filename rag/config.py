@@ -35,7 +35,7 @@ class Config:
     fetch_k: int = 30  # candidates each retriever (dense, BM25) contributes before fusion
     # --- generation
     backend: str = "local"  # local | openai | extractive
-    llm_model: str = ""  # local: path to a GGUF file ("" = packaged Qwen2.5-0.5B); openai: model name
+    llm_model: str = ""  # local: packaged model name or GGUF path ("" = qwen2.5-coder-1.5b); openai: a name
     llm_base_url: str = ""  # openai-compatible endpoint, e.g. http://127.0.0.1:8080/v1
     llm_threads: int = 0  # 0 = all cores
     llm_ctx: int = 4096
@@ -51,6 +51,13 @@ class Config:
     allowed_origins: str = "*"  # comma-separated origins allowed to embed / call the API
     concurrency: int = 1  # generations at once; others queue
     feedback_path: str = ".rag/feedback.jsonl"
+    # --- answering: verification (rag/verifier.py). The thresholds are calibrated by scripts/calibrate.py on
+    # the tuning halves of every corpus in eval/datasets; its output is eval/calibration.json.
+    judge: str = "auto"  # auto (the local model when the backend runs it, else lexical) | local | lexical
+    judge_model: str = ""  # the judge's GGUF ("" = the same model as the generator, loaded once)
+    min_support: float = 0.6  # judge score a sentence needs from the passage it cites
+    min_relevance: float = 0.1  # best dense similarity below this = off-topic, declined before generation
+    extractive_min_score: float = 0.3  # extractive backend: sentence score needed to be proposed at all
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -3,7 +3,7 @@
 Sentences with offsets, content words (light stemming, no stopwords), numbers normalised to values
 ("$1.5 billion" -> 1.5e9), names (capitalised or alphanumeric tokens such as "G42"), and a `Grounder` that
 scores passage sentences against a text, optionally with the retriever's embedder (sentence embeddings are
-cached per chunk). Not covered: deciding what to cite (rag/citations.py).
+cached per chunk). Not covered: deciding what to cite (rag/verifier.py).
 """
 
 from __future__ import annotations
@@ -41,6 +41,17 @@ _NUMBER = re.compile(
     r"(?:\s*(%|percent\b)|\s*(thousand|million|billion|trillion|bn|mn)\b)?",
     re.IGNORECASE,
 )
+# Spelled-out numbers, so "ten days" and "10 days" state the same figure. "one" is left out: "one of the…"
+# is not a figure, and treating it as 1 would demand a 1 in the passage.
+_WORD_NUMBERS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split()) if i >= 2}
+_TENS = "thirty forty fifty sixty seventy eighty ninety".split()
+_WORD_NUMBERS.update({w: 10 * i for i, w in enumerate(_TENS, 3)})
+_UNIT_WORDS = "one|two|three|four|five|six|seven|eight|nine"
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")(?:[-\s](" + _UNIT_WORDS + r"))?\b",
+                          re.IGNORECASE)
+_UNITS = {w: i for i, w in enumerate(_UNIT_WORDS.split("|"), 1)}
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]|[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014]")  # hyphen, non-breaking hyphen, figure/en/em dash
@@ -114,11 +125,15 @@ def content_words(text: str) -> set[str]:
 
 
 def numbers_of(text: str) -> set[float]:
-    """Numbers in `text` as values, ignoring those glued to words (G42, Phi-3, GPT-3.5).
+    """Numbers in `text` as values, spelled-out ones included, ignoring those glued to words (G42, Phi-3).
 
-    Example: numbers_of("$1.5 billion in 2019 and 20%") -> {1500000000.0, 2019.0, 20.0}
+    Example: numbers_of("$1.5 billion in 2019, 20% and ten days") -> {1500000000.0, 2019.0, 20.0, 10.0}
     """
     values = set()
+    for m in _NUMBER_WORD.finditer(text):
+        tens = _WORD_NUMBERS[m.group(1).lower()]
+        unit = _UNITS[m.group(2).lower()] if m.group(2) and tens >= 20 else 0
+        values.add(float(tens + unit))
     for m in _NUMBER.finditer(text):
         value = float(m.group(1).replace(",", ""))
         if m.group(3):
@@ -274,11 +289,9 @@ class Grounder:
         """Every sentence of `hits` scored against a question, best first: (score, hit index, span).
 
         The score mixes IDF-weighted word overlap (IDF over these sentences) with the embedder's cosine,
-        plus a bonus when the question asks for a number ("how much", "when") and the sentence has one.
+        Headings and fragments are pushed down: they name a topic and state nothing.
         """
         q_words = content_words(question)
-        wants_number = re.search(r"\b(how (much|many|large|big)|when|what year|which year|percent|stake)\b",
-                                 question, re.IGNORECASE) is not None
         items = [(i, span, hit.chunk.text[span[0] : span[1]]) for i, hit in enumerate(hits)
                  for span in self.sentences(hit)]
         if not items:
@@ -300,8 +313,6 @@ class Grounder:
             row = cos_rows[i]
             cosine = float(row[j]) if row is not None else 0.0
             score = 0.6 * lexical + 0.4 * cosine if qvec is not None else lexical
-            if wants_number and numbers_of(text):
-                score += 0.1
             if is_heading(text, hits[i].chunk.title):
                 score -= 0.3  # a heading names a topic, it states nothing
             elif len(text) < 25:  # fragments

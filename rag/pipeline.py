@@ -1,9 +1,10 @@
 """The one object the CLI, the UI, the HTTP API and the eval harness drive: question in, verified answer out.
 
-`Pipeline.stream()` validates the question, rewrites a follow-up into a standalone question, retrieves,
-yields `Sources` at once (before any generation), declines early when nothing relevant was found, otherwise
-streams the backend's draft as `Token`s and ends with one `Final` whose answer has verified citations
-(rag/citations.py). Generators are built lazily, once per backend name.
+`Pipeline.stream()` validates the question, rewrites a follow-up into a standalone `Question`, retrieves,
+yields `Sources` at once (before any generation), streams the backend's draft as `Token`s and ends with one
+`Final` whose answer the verifier (rag/verifier.py, the one place that decides) has checked: declined with
+typed reasons, or answered with every sentence cited to a passage that states it. Generators and judges are
+built lazily, once per backend name.
 Not covered: indexing (index/), presentation (rag/cmd_ask.py, ui/).
 """
 
@@ -17,21 +18,17 @@ from typing import Any
 
 from index.errors import QueryError
 from index.records import Document, Hit
-from rag.citations import REFUSAL_TEXT, Verdict, check_answer, is_refusal, refusal, verify
 from rag.config import Config
 from rag.generators import GENERATORS, GenerationRequest, Generator, build_generator
-from rag.generators.extractive import ExtractiveGenerator
-from rag.grounding import Grounder, name_in, names_of
+from rag.grounding import Grounder
+from rag.judge import build_judge
 from rag.prompt import build_prompt
-from rag.questions import modifier_names
-from rag.records import Answer, Event, Final, Sources, Token, Turn
+from rag.records import Answer, Event, Final, Reason, Sources, Token, Turn
 from rag.rewrite import standalone_question
+from rag.verifier import DECLINE_MARKER, Decision, Verifier
 
-# Best dense cosine below this = off-topic (seeds: off-topic < 0.08; paraphrases and metadata questions
-# from 0.14). Questions above it still have to pass the answer checks in rag/citations.py.
-MIN_DENSE = 0.1
-ANSWER_TOKENS = 160  # one or two sentences with citations fit easily
-MAX_SENTENCES = 3  # stop the model once the draft has this many complete sentences
+ANSWER_TOKENS = 120  # one or two sentences with citations fit easily
+MAX_SENTENCES = 2  # stop the model once the draft has this many complete sentences (the prompt asks for 1)
 PRECOMPUTE_CHUNKS = 2000  # warm_up embeds all chunk sentences when the index is at most this big
 STOP = ("\nQuestion:", "\nSource [", "\n\n\n")
 
@@ -45,6 +42,7 @@ class Pipeline:
         self.config = config
         self.retriever = retriever
         self._generators: dict[str, Generator] = dict(generators or {})
+        self._verifiers: dict[str, Verifier] = {}
         self._lock = threading.Lock()
         self.grounder = Grounder(getattr(retriever, "embedder", None))
 
@@ -64,12 +62,25 @@ class Pipeline:
                 self._generators[name] = build_generator(name, self.config)
             return self._generators[name]
 
+    def verifier(self, backend: str | None = None) -> Verifier:
+        """The verifier for answers from `backend` (judged by the local model when that backend runs it)."""
+        name = backend or self.config.backend
+        with self._lock:
+            if name not in self._verifiers:
+                self._verifiers[name] = Verifier(
+                    build_judge(self.config, name), self.grounder,
+                    min_support=self.config.min_support, min_relevance=self.config.min_relevance)
+            return self._verifiers[name]
+
     def warm_up(self, backend: str | None = None) -> None:
         """Load the model (and the embedder) ahead of the first question."""
         generator = self.generator(backend)
         warm = getattr(generator, "warm_up", None)
         if callable(warm):
             warm()
+        judge_warm = getattr(self.verifier(backend).judge, "warm_up", None)
+        if callable(judge_warm):
+            judge_warm()
         if self.grounder.embedder is not None:
             chunks = list(getattr(self.retriever.store, "chunks", ()))
             if len(chunks) <= PRECOMPUTE_CHUNKS:  # small corpora: embed every sentence once, up front
@@ -112,34 +123,35 @@ class Pipeline:
         question = self._validate(question)
         name = backend or self.config.backend
         generator = self.generator(name)  # unknown backend fails before any work
+        verifier = self.verifier(name)
         turns = tuple(history)[-2 * self.config.max_history_turns :]
-        standalone = standalone_question(question, turns)
-        hits = tuple(self.retriever.search(standalone, self._k(k)))
+        asked = standalone_question(question, turns)
+        hits = tuple(self.retriever.search(asked.retrieval_text, self._k(k)))
         timings = {"retrieve": _ms(started)}
-        rewritten = standalone if standalone != question else ""
+        rewritten = asked.text if asked.text != question or asked.context else ""
         yield Sources(hits, rewritten)
 
-        def final(verdict: Verdict, first_token: float | None) -> Final:
+        def final(decision: Decision, first_token: float | None, reasons: tuple[Reason, ...] = ()) -> Final:
             timings["first_token"] = first_token if first_token is not None else _ms(started)
             timings["total"] = _ms(started)
             return Final(Answer(
-                question=question, text=verdict.text, refused=verdict.refused, citations=verdict.citations,
-                retrieved=hits, backend=name, timings_ms=dict(timings), standalone_question=rewritten,
-                notes=verdict.notes,
+                question=question, text=decision.text, refused=not decision.answered,
+                citations=decision.citations, retrieved=hits, backend=name, timings_ms=dict(timings),
+                standalone_question=rewritten, reasons=decision.reasons + reasons, support=decision.support,
             ))
 
-        reason = self._irrelevant(standalone, hits)
-        if reason:
-            yield Token(REFUSAL_TEXT)
-            yield final(refusal([reason]), _ms(started))
+        screened = verifier.screen(hits)
+        if screened is not None:
+            yield Token(screened.text)
+            yield final(screened, _ms(started))
             return
 
-        prompt = build_prompt(standalone, hits, self.grounder)
+        prompt = build_prompt(asked, hits, self.grounder, decline=DECLINE_MARKER)
         numbered = prompt.passages + tuple(h for h in hits if h not in prompt.passages)
         request = GenerationRequest(
-            messages=prompt.messages, question=standalone, passages=numbered,
+            messages=prompt.messages, question=asked.text, passages=numbered,
             max_tokens=min(self.config.max_tokens, ANSWER_TOKENS), temperature=self.config.temperature,
-            stop=STOP, extras={"grounder": self.grounder},
+            stop=STOP, extras={"grounder": self.grounder, "context": asked.context},
         )
         draft: list[str] = []
         first_token: float | None = None
@@ -156,16 +168,11 @@ class Pipeline:
             close = getattr(pieces, "close", None)
             if callable(close):
                 close()  # stops a local model mid-generation
-        text = "".join(draft)
-        verdict = check_answer(verify(text, standalone, numbered, self.grounder), standalone, hits)
-        if verdict.refused and name != "extractive" and text.strip() and not is_refusal(text):
-            # The model wrote something we cannot ground: fall back to quoting the passages directly.
-            quoted = ExtractiveGenerator(self.config).answer(request)
-            fallback = check_answer(verify(quoted, standalone, numbered, self.grounder), standalone, hits)
-            if not fallback.refused:
-                notes = (*verdict.notes, "draft unsupported; answered with quoted passage sentences")
-                verdict = Verdict(fallback.text, fallback.citations, False, notes)
-        yield final(verdict, first_token)
+        timings["generate"] = _ms(started) - timings["retrieve"]
+        checked = time.perf_counter()
+        decision = verifier.decide("".join(draft), asked, numbered)
+        timings["verify"] = _ms(checked)
+        yield final(decision, first_token)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _validate(self, question: str) -> str:
@@ -181,23 +188,6 @@ class Pipeline:
 
     def _k(self, k: int | None) -> int:
         return max(1, min(int(k if k is not None else self.config.k), 50))
-
-    def _irrelevant(self, question: str, hits: Sequence[Hit]) -> str:
-        """Why retrieval found nothing worth answering from, or "" when it did."""
-        if not hits:
-            return "no passages retrieved"
-        dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
-        if dense and max(dense) < MIN_DENSE:
-            return f"best passage similarity {max(dense):.2f} is below {MIN_DENSE}"
-        text = " ".join(h.chunk.text for h in hits)
-        # A name the question is about must be in the passages; one that only describes ("the Windows
-        # maker") may be a paraphrase of what the documents call it.
-        descriptive = set(modifier_names(question))
-        missing = [n for n in names_of(question)
-                   if n.lower() != "ai" and n not in descriptive and not name_in(n, text)]
-        if missing:
-            return f"{', '.join(missing)} appear in no retrieved passage"
-        return ""
 
 
 def _complete_sentences(text: str) -> int:

@@ -17,6 +17,7 @@ from string import Template
 
 from index.records import Hit
 from rag.grounding import Grounder, Span
+from rag.records import Question
 
 MAX_PASSAGES = 3  # passages shown to the model
 MAX_SENTENCES = 3  # per passage
@@ -103,16 +104,25 @@ def _neutralise(text: str) -> str:
     return re.sub(r"(?i)\bsource\s*\[(\d+)\]", r"source (\1)", " ".join(text.split()))
 
 
-def build_prompt(question: str, hits: Sequence[Hit], grounder: Grounder | None = None,
-                 max_passages: int = MAX_PASSAGES, budget_chars: int = BUDGET_CHARS) -> Prompt:
-    """Messages for the model: the fixed system prompt, then the numbered excerpts and the question."""
+def build_prompt(question: Question | str, hits: Sequence[Hit], grounder: Grounder | None = None,
+                 max_passages: int = MAX_PASSAGES, budget_chars: int = BUDGET_CHARS,
+                 decline: str = "NO ANSWER") -> Prompt:
+    """Messages for the model: the fixed system prompt, then the numbered excerpts and the question.
+
+    `decline` is the marker the model is asked to write when the sources lack the answer.
+    """
     grounder = grounder or Grounder()
-    selected = select_excerpts(question, hits, grounder, max_passages, budget_chars)
+    q = question if isinstance(question, Question) else Question(question)
+    selected = select_excerpts(q.retrieval_text, hits, grounder, max_passages, budget_chars)
     block = Template(template("passage"))
     passages = "\n\n".join(
         block.substitute(n=n, source=hit.chunk.source, title=hit.chunk.title, text=_neutralise(text))
         for n, (hit, text) in enumerate(selected, 1)
     )
-    user = Template(template("answer")).substitute(passages=passages, question=question.strip())
-    messages = ({"role": "system", "content": template("system")}, {"role": "user", "content": user})
+    asked = q.text.strip()
+    if q.context:
+        asked += f" (this follows the earlier question: {q.context.strip()})"
+    user = Template(template("answer")).substitute(passages=passages, question=asked, decline=decline)
+    system = Template(template("system")).substitute(decline=decline)
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": user})
     return Prompt(messages, tuple(h for h, _ in selected), tuple(t for _, t in selected))

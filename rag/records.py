@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from index.records import Hit
@@ -14,6 +15,50 @@ class Turn:
 
     role: str  # "user" | "assistant"
     content: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """What is asked: the standalone question, plus the earlier question it leans on (if any).
+
+    `rag.rewrite` makes it from a follow-up; `context` is what retrieval adds, never shown as the question.
+    Example: Question("When did it happen?", context="Why was Altman ousted?").retrieval_text
+    -> 'When did it happen? Why was Altman ousted?'
+    """
+
+    text: str
+    context: str = ""
+
+    @property
+    def retrieval_text(self) -> str:
+        return f"{self.text} {self.context}".strip()
+
+
+class Reason(StrEnum):
+    """Why an answer was declined, or what verification changed in one that was given.
+
+    The verifier (rag/verifier.py) is the one place that decides; the UI, API, CLI and eval read these.
+    """
+
+    # declined
+    NO_PASSAGES = "no_passages"  # retrieval returned nothing
+    OFF_TOPIC = "off_topic"  # the best passage is less similar than RAG_MIN_RELEVANCE
+    MODEL_DECLINED = "model_declined"  # the model wrote the decline marker
+    EMPTY_DRAFT = "empty_draft"  # the model wrote nothing usable
+    UNSUPPORTED = "unsupported"  # no sentence of the draft survived the checks below
+    # checks that drop a sentence
+    FIGURE_NOT_IN_SOURCE = "figure_not_in_source"  # a figure of the sentence is in no retrieved passage
+    NAME_NOT_IN_SOURCE = "name_not_in_source"  # a name of the sentence is in no retrieved passage
+    NOT_STATED = "not_stated"  # the judge found no passage stating the sentence as an answer to the question
+    # repairs on an answer that was given
+    CITATION_REPAIRED = "citation_repaired"  # the cited passage did not support it; another one does
+    CITATION_ADDED = "citation_added"  # the sentence cited nothing; the supporting passage is cited
+    SENTENCE_DROPPED = "sentence_dropped"  # one sentence was unsupported and removed, others kept
+    STOPPED = "stopped"  # the client stopped the answer before it was complete
+
+
+DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.EMPTY_DRAFT,
+                             Reason.UNSUPPORTED})
 
 
 @dataclass(frozen=True)
@@ -39,7 +84,8 @@ class Answer:
     backend: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str = ""  # the follow-up rewritten for retrieval, if it differed
-    notes: tuple[str, ...] = ()  # what verification changed (repaired/dropped citations), for debugging
+    reasons: tuple[Reason, ...] = ()  # why it was declined, or what verification changed
+    support: tuple[float, ...] = ()  # the judge's best score for each draft sentence it judged, in order
 
 
 # --- streaming events: Pipeline.stream() yields Sources first, then Tokens, then one Final.
@@ -101,5 +147,6 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "retrieved": [hit_to_json(h, i + 1) for i, h in enumerate(answer.retrieved)],
         "backend": answer.backend,
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
-        "notes": list(answer.notes),
+        "reasons": [r.value for r in answer.reasons],
+        "support": [round(float(x), 3) for x in answer.support],
     }

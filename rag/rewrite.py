@@ -3,7 +3,8 @@
 "And how much in G42?" after "How much did Microsoft invest in Inflection?" becomes
 "How much did Microsoft invest in G42?": the new entity replaces the one in the same slot (same preposition)
 of the previous question, or its last entity. A follow-up that only points back ("When did it happen?")
-gets the previous question appended as context. Earlier follow-ups are rewritten first, in order.
+keeps its words and carries the previous question as `Question.context` (used for retrieval). Earlier
+follow-ups are rewritten first, in order.
 Not covered: follow-ups that need world knowledge or the assistant's answer to resolve.
 """
 
@@ -13,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from rag.grounding import STOPWORDS
-from rag.records import Turn
+from rag.records import Question, Turn
 
 _LEAD = re.compile(
     r"^\s*(?:and|also|so|ok(?:ay)?|then|but)\b[\s,]*|^\s*(?:what|how)\s+about\b\s*", re.IGNORECASE
@@ -51,15 +52,15 @@ def _entities(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def merge(previous: str, follow_up: str) -> str:
+def merge(previous: str, follow_up: str) -> Question:
     """Merge a follow-up into the previous (standalone) question.
 
     Example: merge("How much did Microsoft invest in Inflection?", "And how much in G42?")
-             -> 'How much did Microsoft invest in G42?'
+             -> Question('How much did Microsoft invest in G42?')
     """
     rest = _LEAD.sub("", follow_up.strip()).strip()
     if _self_contained(rest):
-        return _capital(rest)  # "And when did Microsoft first invest in OpenAI?" needs nothing earlier
+        return Question(_capital(rest))  # "And when did Microsoft first invest in OpenAI?" stands alone
     new = [e for e in _entities(rest) if e[2].lower() not in previous.lower()]
     old = _entities(previous)
     if new and old and not _PRONOUN.search(_QWORD.sub("", rest)):
@@ -72,22 +73,22 @@ def merge(previous: str, follow_up: str) -> str:
                 target = next(e for e in old if e[0] == slot.start(1))
         q_new, q_old = _QWORD.match(rest), _QWORD.match(previous)
         if q_new and (not q_old or q_new.group(1).lower() != q_old.group(1).lower()):
-            return _capital(rest)  # a new question about a new entity stands on its own
+            return Question(_capital(rest))  # a new question about a new entity stands on its own
         start, end, _ = target
-        return previous[:start] + new[0][2] + previous[end:]
-    return f"{_capital(rest).rstrip('?. ')}? (context: {previous.strip()})"
+        return Question(previous[:start] + new[0][2] + previous[end:])
+    return Question(f"{_capital(rest).rstrip('?. ')}?", context=previous.strip())
 
 
-def standalone_question(question: str, history: Sequence[Turn] = ()) -> str:
+def standalone_question(question: str, history: Sequence[Turn] = ()) -> Question:
     """`question` made self-contained using the user's earlier questions in `history` (oldest first)."""
     previous = ""
     for turn in history:
         if turn.role == "user" and turn.content.strip():
             content = turn.content.strip()
-            previous = merge(previous, content) if previous and is_follow_up(content) else content
+            previous = merge(previous, content).text if previous and is_follow_up(content) else content
     if previous and is_follow_up(question):
         return merge(previous, question)
-    return question.strip()
+    return Question(question.strip())
 
 
 def _self_contained(question: str) -> bool:

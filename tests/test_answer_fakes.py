@@ -85,3 +85,19 @@ class ScriptedGenerator:
         self.requests.append(request)
         for word in self.reply.split(" "):
             yield word + " "
+
+
+class ScriptedJudge:
+    """A support judge with fixed answers: `scores[fragment]` for a claim containing `fragment`, else
+    `default`. Keeps every (question, claim, evidence) it was asked about."""
+
+    name = "scripted"
+
+    def __init__(self, scores: dict[str, float] | None = None, default: float = 0.9) -> None:
+        self.scores = dict(scores or {})
+        self.default = default
+        self.calls: list[tuple[str, str, str]] = []
+
+    def support(self, question: str, claim: str, evidence: str) -> float:
+        self.calls.append((question, claim, evidence))
+        return next((v for k, v in self.scores.items() if k in claim), self.default)

@@ -12,8 +12,15 @@ pytestmark = pytest.mark.unit
 
 def test_templates_are_package_files():
     system = template("system")
-    assert "not instructions" in system and "The documents don't say" in system
+    assert "not instructions" in system and "$decline" in system
     assert "$question" in template("answer") and "$passages" in template("answer")
+    assert "$evidence" in template("judge") and "yes or no" in template("judge_system")
+
+
+def test_the_decline_marker_is_filled_in_both_messages():
+    system, user = build_prompt("Who?", [make_hit("people.txt")], decline="NOTHING HERE").messages
+    assert "Reply exactly NOTHING HERE only when" in system["content"]
+    assert "$" not in system["content"] + user["content"]
 
 
 def test_passages_are_numbered_in_order_and_question_comes_last():

@@ -15,7 +15,6 @@ from index.errors import RagError
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLD = ROOT / "eval" / "datasets" / "seeds.jsonl"
 SEEDS = ROOT / "seeds"
 
 
@@ -72,41 +71,61 @@ def test_check_sources_names_unknown_documents():
         check_sources(items, ["a.txt"])
 
 
-# --- the gold set ------------------------------------------------------------------------------
+# --- the gold sets of the suite ------------------------------------------------------------------
+SUITE = json.loads((ROOT / "eval" / "suite.json").read_text(encoding="utf-8"))
+CORPORA = sorted(k for k in SUITE if not k.startswith("_"))
 
 
-@pytest.fixture(scope="module")
-def gold():
-    return load_dataset(GOLD)
+def _texts(corpus: str) -> dict[str, str]:
+    """Source name -> the text the loader extracts (what gets indexed), normalised for matching."""
+    from index.loaders import load_paths
+
+    docs, failures = load_paths([ROOT / p for p in SUITE[corpus]["paths"]])
+    assert not failures, failures
+    return {d.source: f" {normalize_answer(d.text)} " for d in docs}
 
 
-def test_gold_set_shape(gold):
-    assert len(gold) >= 60
-    seeds = {p.name for p in SEEDS.glob("*.txt")}
-    check_sources(gold, seeds)
-    per_article = Counter(s for item in gold for s in item.sources)
-    assert set(per_article) == seeds and min(per_article.values()) >= 8, per_article
-    unanswerable = [i for i in gold if not i.answerable]
-    assert len(unanswerable) >= 10
-    assert sum("in-domain" in i.tags for i in unanswerable) >= 8
-    assert sum(len(i.sources) >= 2 for i in gold) >= 5
-    assert sum("paraphrase" in i.tags for i in gold) >= 5
-    assert all(i.sources for i in gold if i.answerable)
+def _halves(corpus: str):
+    return {split: load_dataset(ROOT / SUITE[corpus][split]) for split in ("tune", "heldout")}
 
 
-def test_every_reference_answer_is_in_its_sources(gold):
+def test_the_suite_has_three_corpora_of_different_domains():
+    assert {"seeds", "handbook", "pydocs"} <= set(CORPORA)
+
+
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_gold_set_shape(corpus):
+    halves = _halves(corpus)
+    items = halves["tune"] + halves["heldout"]
+    assert len(items) >= 40 and sum(not i.answerable for i in items) >= 10
+    for half in halves.values():
+        assert sum(not i.answerable for i in half) >= 5, "each half needs unanswerable questions"
+    ids = Counter(i.id for i in items)
+    assert max(ids.values()) == 1, "an id is in both halves"
+    questions = Counter(i.question.lower() for i in items)
+    assert max(questions.values()) == 1, "a question is in both halves"
+    check_sources(items, _texts(corpus))
+    assert all(i.sources for i in items if i.answerable)
+    assert all(not i.sources for i in items if not i.answerable)
+
+
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_every_reference_answer_is_in_its_sources(corpus):
     """Catches typos: one reference of each answerable item must occur in the text of one of its sources."""
-    texts = {p.name: f" {normalize_answer(p.read_text(encoding='utf-8'))} " for p in SEEDS.glob("*.txt")}
+    texts = _texts(corpus)
+    items = [i for half in _halves(corpus).values() for i in half]
     missing = [
-        item.id for item in gold if item.answerable
+        item.id for item in items if item.answerable
         and not any(f" {normalize_answer(a)} " in texts[s] for a in item.answers for s in item.sources)
     ]
     assert not missing, f"references not found in their sources: {missing}"
 
 
-def test_paraphrases_share_no_content_word_with_the_answering_paragraph(gold):
+def test_seed_paraphrases_share_no_content_word_with_the_answering_paragraph():
     function_words = set("what which who whom when where how is are was were did does do of to in into for "
                          "by on at its it and or with from that this be has have had must until".split())
+    gold = [i for half in _halves("seeds").values() for i in half]
+    assert sum("paraphrase" in i.tags for i in gold) >= 5
     for item in (i for i in gold if "paraphrase" in i.tags):
         question = set(normalize_answer(item.question).split()) - function_words
         for source in item.sources:
@@ -114,3 +133,12 @@ def test_paraphrases_share_no_content_word_with_the_answering_paragraph(gold):
                 norm = f" {normalize_answer(para)} "
                 if any(f" {normalize_answer(a)} " in norm for a in item.answers):
                     assert not question & set(norm.split()), (item.id, question & set(norm.split()))
+
+
+def test_history_is_parsed_into_turns():
+    items = parse_lines([_line(question="And the other one?", answers=["x"], sources=["a.txt"],
+                               history=[{"role": "user", "content": "First?"},
+                                        {"role": "assistant", "content": "Yes [1]."}])])
+    assert items[0].history == (("user", "First?"), ("assistant", "Yes [1]."))
+    with pytest.raises(DatasetError, match='"history" must be a list'):
+        parse_lines([_line(question="Q?", answers=[], sources=[], history=[{"role": "bot", "content": "x"}])])

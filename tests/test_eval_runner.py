@@ -121,8 +121,8 @@ def test_rag_eval_writes_the_report(fake_cli, tmp_path, capsys):
                                                 "per_article.png"}
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2", "q3"]
-    assert {"question", "answer", "refused", "citations", "retrieved", "backend", "timings_ms", "notes", "id",
-            "expected_answers", "expected_sources", "metrics"} <= set(lines[0])
+    assert {"question", "answer", "refused", "citations", "retrieved", "backend", "timings_ms", "reasons",
+            "support", "id", "expected_answers", "expected_sources", "metrics"} <= set(lines[0])
     report = json.loads((out / "report.json").read_text())
     assert report["metrics"]["answer_accuracy"] == 0.5 and report["metrics"]["true_refusal_rate"] == 1.0
     assert report["config"]["backend"] == "extractive" and report["config"]["k"] == 2

@@ -31,10 +31,10 @@ def test_wrong_checksum_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
         p = tmp_path / f"part{i}"
         p.write_bytes(b"GGUF" + bytes([i]) * 100)
         parts.append(p)
-    monkeypatch.setattr(mf, "part_paths", lambda: parts)
+    monkeypatch.setattr(mf, "part_paths", lambda model: parts)
     cache = tmp_path / "cache"
     with pytest.raises(ModelMissingError, match="wrong checksum.*force-reinstall"):
-        mf.assemble_default_model(cache)
+        mf.assemble(mf.PACKAGED[mf.DEFAULT_MODEL], cache)
     assert list(cache.iterdir()) == []
 
 
@@ -42,19 +42,31 @@ def test_wrong_checksum_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
 def test_good_parts_assemble_once(tmp_path, monkeypatch):
     part = tmp_path / "part"
     part.write_bytes(b"GGUF-tiny")
-    monkeypatch.setattr(mf, "part_paths", lambda: [part])
-    monkeypatch.setattr(mf, "DEFAULT_MODEL_SHA256", mf.sha256_of(part))
-    first = mf.assemble_default_model(tmp_path / "c")
+    monkeypatch.setattr(mf, "part_paths", lambda model: [part])
+    model = mf.PackagedModel("tiny", "tiny.gguf", mf.sha256_of(part), ("m",), ("m==1",))
+    first = mf.assemble(model, tmp_path / "c")
     assert first.read_bytes() == b"GGUF-tiny"
-    monkeypatch.setattr(mf, "part_paths", lambda: pytest.fail("re-assembled"))
-    assert mf.assemble_default_model(tmp_path / "c") == first
+    monkeypatch.setattr(mf, "part_paths", lambda model: pytest.fail("re-assembled"))
+    assert mf.assemble(model, tmp_path / "c") == first
+
+
+@pytest.mark.unit
+def test_packaged_model_names_resolve_and_unknown_names_list_them(tmp_path):
+    with pytest.raises(ModelMissingError, match="qwen2.5-coder-1.5b, qwen2.5-coder-0.5b"):
+        mf.resolve_model_path("qwen-9000", tmp_path)
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_default_model_assembles_verifies_and_streams():
-    path = mf.assemble_default_model(Config.from_env({}).cache_dir)
-    assert mf.sha256_of(path) == mf.DEFAULT_MODEL_SHA256
+@pytest.mark.parametrize("name", list(mf.PACKAGED))
+def test_packaged_models_assemble_and_verify(name):
+    path = mf.resolve_model_path(name, Config.from_env({}).cache_dir)
+    assert mf.sha256_of(path) == mf.PACKAGED[name].sha256
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_default_model_streams():
     gen = build_generator("local", Config.from_env({}))
     pieces = list(gen.stream(GenerationRequest(
         messages=({"role": "user", "content": "What is 2 + 2? Reply with the number only."},),

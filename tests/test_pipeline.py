@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from test_answer_fakes import FakeRetriever, ScriptedGenerator, make_hit
+from test_answer_fakes import FakeRetriever, ScriptedGenerator, ScriptedJudge, make_hit
 
 from index.errors import ConfigError, QueryError
 from index.records import Hit
-from rag import generators
-from rag.citations import REFUSAL_TEXT
+from rag import generators, judge
 from rag.config import Config
 from rag.pipeline import Pipeline
-from rag.records import Final, Sources, Token, Turn
+from rag.records import Final, Reason, Sources, Token, Turn
+from rag.verifier import REFUSAL_TEXT
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def scripted_judge(monkeypatch):
+    """Register a `scripted` judge through JUDGES (supports everything unless told otherwise)."""
+    state = ScriptedJudge()
+    monkeypatch.setitem(judge.JUDGES, "scripted", lambda config: state)
+    return state
 
 
 @pytest.fixture
@@ -31,7 +39,8 @@ def fake_backend(monkeypatch):
 
 def pipeline(hits=None, **config) -> Pipeline:
     hits = hits if hits is not None else [make_hit("invest.txt", 1), make_hit("people.txt", 2)]
-    return Pipeline(Config.from_env({}, **{"backend": "fake", **config}), FakeRetriever(hits))
+    return Pipeline(Config.from_env({}, **{"backend": "fake", "judge": "scripted", **config}),
+                    FakeRetriever(hits))
 
 
 def test_stream_yields_sources_first_then_tokens_then_final(fake_backend):
@@ -58,7 +67,7 @@ def test_sources_are_known_before_the_generator_runs(fake_backend):
 def test_wrong_source_number_is_repaired(fake_backend):
     fake_backend("Mustafa Suleyman is CEO of Microsoft AI [1].")
     answer = pipeline().ask("Who is CEO of Microsoft AI?")
-    assert answer.citations[0].source == "people.txt" and answer.notes
+    assert answer.citations[0].source == "people.txt" and Reason.CITATION_REPAIRED in answer.reasons
 
 
 def test_invented_figure_is_refused_with_passages_still_attached(fake_backend):
@@ -66,6 +75,7 @@ def test_invented_figure_is_refused_with_passages_still_attached(fake_backend):
     answer = pipeline().ask("What does a Microsoft 365 Copilot subscription cost?")
     assert answer.refused and answer.text == REFUSAL_TEXT
     assert answer.citations == () and len(answer.retrieved) == 2
+    assert answer.reasons[:2] == (Reason.UNSUPPORTED, Reason.FIGURE_NOT_IN_SOURCE)
 
 
 def test_off_topic_question_is_declined_without_calling_the_model(fake_backend):
@@ -73,20 +83,27 @@ def test_off_topic_question_is_declined_without_calling_the_model(fake_backend):
     hits = [make_hit("invest.txt", 1, dense=0.05), make_hit("people.txt", 2, dense=0.03)]
     events = list(pipeline(hits).stream("Who won the 2022 FIFA World Cup?"))
     answer = events[-1].answer
-    assert answer.refused and gen.requests == []
-    assert answer.timings_ms["total"] < 1000
+    assert answer.refused and gen.requests == [] and answer.reasons == (Reason.OFF_TOPIC,)
 
 
-def test_model_refusal_is_respected(fake_backend):
-    fake_backend("The documents don't say.")
-    assert pipeline().ask("How much did Microsoft invest in Inflection?").refused
+def test_model_decline_marker_is_respected(fake_backend):
+    gen = fake_backend("NO ANSWER")
+    answer = pipeline().ask("How much did Microsoft invest in Inflection?")
+    assert answer.refused and answer.reasons == (Reason.MODEL_DECLINED,)
+    assert "NO ANSWER" in gen.requests[0].messages[0]["content"]  # the prompt asks for the marker
 
 
-def test_unsupported_draft_falls_back_to_quoted_sentences(fake_backend):
+def test_a_draft_with_nothing_to_check_is_declined(fake_backend):
     fake_backend("[1] [2]")
     answer = pipeline().ask("How much did Microsoft invest in Inflection?")
-    assert not answer.refused and "$650 million" in answer.text
-    assert any("quoted passage" in n for n in answer.notes)
+    assert answer.refused and answer.reasons == (Reason.EMPTY_DRAFT,)
+
+
+def test_the_judge_rejecting_every_sentence_declines_with_its_scores(fake_backend, scripted_judge):
+    fake_backend("Microsoft invested $1 billion in OpenAI [1].")
+    scripted_judge.default = 0.2
+    answer = pipeline().ask("How much did Microsoft invest in Mistral?")
+    assert answer.refused and Reason.NOT_STATED in answer.reasons and answer.support == (0.2,)
 
 
 def test_injected_instruction_in_a_document_is_not_obeyed(fake_backend):
@@ -138,11 +155,12 @@ def test_health_reports_index_and_backends(fake_backend):
     assert p.health()["model_ready"] is True
 
 
-def test_extractive_backend_answers_and_declines():
+def test_extractive_backend_proposes_the_best_sentence_and_declines_below_its_floor():
     p = pipeline(backend="extractive")
     answer = p.ask("How much did Microsoft invest in G42?")
     assert not answer.refused and "$1.5 billion" in answer.text and answer.text.endswith("[1].")
-    assert p.ask("What does a Microsoft 365 Copilot subscription cost?").refused
+    assert pipeline(backend="extractive", extractive_min_score=5.0).ask("How much in G42?").reasons == (
+        Reason.MODEL_DECLINED,)
 
 
 def test_document_lookup_goes_to_the_store(fake_backend):
@@ -162,16 +180,10 @@ LAB = _hit("lab.txt", "Lab News\nIn 2019, Microsoft first invested $1 billion in
            "The company has engaged SoftBank and Oracle to build out its infrastructure.")
 
 
-def test_descriptive_names_missing_from_passages_do_not_veto(fake_backend):
+def test_a_name_the_documents_spell_differently_does_not_veto_before_generation(fake_backend):
     gen = fake_backend("Microsoft first invested in the lab in 2019 [1].")
-    answer = pipeline([LAB]).ask("When did the Windows maker first fund the research lab?")
+    answer = pipeline([LAB]).ask("When did the Windows maker first fund the research lab (MSFT)?")
     assert not answer.refused and "2019" in answer.text and gen.requests
-
-
-def test_a_focus_name_missing_from_passages_still_declines(fake_backend):
-    gen = fake_backend("Microsoft invested $1 billion [1].")
-    answer = pipeline([LAB]).ask("How much did Microsoft invest in Mistral?")
-    assert answer.refused and gen.requests == [] and "Mistral" in answer.notes[0]
 
 
 def test_weak_but_not_off_topic_similarity_reaches_the_answer_checks(fake_backend):
@@ -180,28 +192,18 @@ def test_weak_but_not_off_topic_similarity_reaches_the_answer_checks(fake_backen
     assert not answer.refused
 
 
-def test_question_names_may_sit_in_the_sentence_next_to_the_cited_one(fake_backend):
-    fake_backend("SoftBank and Oracle [1].")
-    answer = pipeline([LAB]).ask("Which companies has OpenAI engaged to build out its infrastructure?")
-    assert not answer.refused and "SoftBank" in answer.text
+def test_follow_up_context_reaches_retrieval_and_the_prompt_but_is_not_the_question(fake_backend):
+    gen = fake_backend("Microsoft first invested $1 billion in OpenAI in 2019 [1].")
+    p = pipeline([LAB])
+    history = [Turn("user", "How much did Microsoft invest in OpenAI?"), Turn("assistant", "$1 billion [1].")]
+    answer = p.ask("When did it happen?", history)
+    assert p.retriever.queries == ["When did it happen? How much did Microsoft invest in OpenAI?"]
+    prompt = gen.requests[0].messages[1]["content"]
+    assert "earlier question: How much did Microsoft invest in OpenAI?" in prompt
+    assert not answer.refused and answer.standalone_question == "When did it happen?"
 
 
 def test_extractive_never_answers_with_a_heading_or_a_question():
     heading = _hit("h.txt", "Notes\nMicrosoft's Investments in OpenAI and Mistral\n"
                    "What did Microsoft invest in OpenAI and Mistral?\nNothing else here.")
     assert pipeline([heading], backend="extractive").ask("What did Microsoft invest in Mistral?").refused
-
-
-def test_extractive_declines_when_the_sentence_never_says_what_was_asked():
-    p = pipeline(backend="extractive")
-    assert p.ask("Who founded G42?").refused
-    assert p.ask("Where is G42 based?").text.startswith("It also made a $1.5 billion investment in G42")
-
-
-def test_extractive_takes_names_from_the_sentence_before_and_keeps_the_question_year():
-    plans = _hit("plan.txt", "Plans\nMicrosoft is distancing itself from OpenAI. "
-                 "The company should develop independent language models instead.")
-    p = pipeline([plans], backend="extractive")
-    answer = p.ask("What does Microsoft plan to develop instead of relying on OpenAI?")
-    assert not answer.refused and "independent language models" in answer.text
-    assert p.ask("What did Microsoft develop instead of OpenAI in 2023?").refused

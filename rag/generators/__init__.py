@@ -3,7 +3,7 @@
 `local` runs a GGUF model in-process (xllamacpp), `openai` talks to any OpenAI-compatible chat endpoint,
 `extractive` answers with sentences from the passages and needs no model. Tests register scripted fakes in
 `GENERATORS` exactly like the real backends. Not covered here: prompt wording (rag/prompt.py) and
-citation checking (rag/citations.py).
+verification (rag/verifier.py).
 """
 
 from __future__ import annotations

@@ -31,12 +31,24 @@ class _Key:
 
 
 class _Loaded:
-    """One loaded model and the lock that serialises generation on it."""
+    """One loaded model and the lock that serialises work on it (generation and judging share it)."""
 
     def __init__(self, server: Any, key: _Key) -> None:
         self.server = server
         self.key = key
         self.lock = threading.Lock()
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One non-streamed chat completion (OpenAI request and response shapes); BackendError on failure."""
+        try:
+            with self.lock:
+                result = self.server.handle_chat_completions({**body, "stream": False})
+        except Exception as err:  # the binding raises ValueError/RuntimeError on bad requests
+            raise BackendError(f"The local model failed: {err}") from err
+        if not isinstance(result, dict) or "error" in result:
+            said = result.get("error") if isinstance(result, dict) else result
+            raise BackendError(f"The local model failed: {said}")
+        return result
 
 
 _models: dict[_Key, _Loaded] = {}
@@ -46,6 +58,12 @@ _DONE = object()
 
 def _threads(config: Config) -> int:
     return config.llm_threads if config.llm_threads > 0 else max(1, os.cpu_count() or 1)
+
+
+def model_for(config: Config, llm_model: str | None = None) -> _Loaded:
+    """The loaded model for `llm_model` (default: config.llm_model), assembling and loading it if needed."""
+    path = resolve_model_path(config.llm_model if llm_model is None else llm_model, config.cache_dir)
+    return load_model(path, config.llm_ctx, _threads(config))
 
 
 def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
@@ -62,7 +80,9 @@ def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
         params.model.path = str(path)
         params.n_ctx = n_ctx
         params.n_predict = 512
-        params.n_parallel = 1
+        # Two slots: one keeps the answer prompt's cached prefix, the other the judge's (rag/judge.py), so
+        # neither evicts the other's system prompt between questions.
+        params.n_parallel = 2
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.sampling.temp = 0.0
@@ -101,8 +121,7 @@ class LocalGenerator:
     def warm_up(self) -> None:
         """Assemble/verify the model file and load it."""
         if self._model is None:
-            path = resolve_model_path(self.config.llm_model, self.config.cache_dir)
-            self._model = load_model(path, self.config.llm_ctx, _threads(self.config))
+            self._model = model_for(self.config)
 
     @property
     def address(self) -> str:
