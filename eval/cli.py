@@ -57,6 +57,9 @@ def register(subparsers: Any) -> None:
                                         "exit 1 if the run misses one")
     p.add_argument("--fail-under", nargs="+", type=_metric_value, default=[], metavar="METRIC=VALUE",
                    help="exit 1 if a summary metric is below VALUE, e.g. answer_accuracy=0.8")
+    p.add_argument("--judge-citations", action="store_true",
+                   help="also score citations in the ALCE sense with the local model as an entailment judge "
+                        "(eval/judged.py; about one extra model call per answer)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_command)
 
@@ -112,7 +115,7 @@ def _build_pipeline(config: Config) -> Any:
 
 
 def run_eval(config: Config, dataset: str, out: str | None, limit: int | None = None,
-             progress: bool = True) -> tuple[Path, dict[str, Any]]:
+             progress: bool = True, judge_citations: bool = False) -> tuple[Path, dict[str, Any]]:
     """Load the dataset, run it through a pipeline built from `config`, write the report; (folder, report)."""
     from eval.dataset import load_dataset
     from eval.metrics import summarize
@@ -132,6 +135,10 @@ def run_eval(config: Config, dataset: str, out: str | None, limit: int | None = 
     records = run_questions(pipeline, items, k=config.k, backend=config.backend, progress=progress)
     t3 = time.perf_counter()
     summary = summarize(records, metric_ks(config.k))
+    if judge_citations:
+        from eval.judged import add_judged_metrics, model_entailment
+
+        summary.update(add_judged_metrics(records, model_entailment(config)))
     folder = Path(out or f"reports/{started:%Y%m%d-%H%M%S}-{config.backend}")
     run = {"dataset": str(dataset), "backend": config.backend, "k": config.k, "limit": limit,
            "started": started.isoformat(timespec="seconds"), "command": " ".join(sys.argv)}
@@ -161,7 +168,7 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
         splits = SPLITS if args.split == "both" else (args.split,)
         summary = run_suite(config, args.suite, args.out or f"reports/suite-{config.backend}", splits=splits,
                             only=args.corpus, limit=args.limit, index_root=args.index_root,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, judge_citations=args.judge_citations)
         from eval.suite import render_summary
 
         print(render_summary(summary), end="")
@@ -170,7 +177,8 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
         for line in failures:
             print(f"FAIL {line}", file=sys.stderr)
         return 1 if failures else 0
-    folder, report = run_eval(config, args.dataset, args.out, args.limit, progress=not args.no_progress)
+    folder, report = run_eval(config, args.dataset, args.out, args.limit, progress=not args.no_progress,
+                              judge_citations=args.judge_citations)
     s = report["metrics"]
     keys = [k for k in s if k.startswith(("hit@", "recall@", "mrr@"))] + [
         "answer_accuracy", "citation_precision", "citation_recall", "faithfulness", "true_refusal_rate",

@@ -43,6 +43,12 @@ DEFINITIONS: dict[str, str] = {
                           "the sentence citing it, over answered questions that have citations.",
     "cited_source_precision": "Share of an answer's citations that point to a document the gold set names "
                               "as a source, over answered answerable questions.",
+    "judged_citation_recall": "ALCE citation recall: share of answer sentences entailed by the full text of "
+                              "the passages they cite, judged by the local model as a zero-shot entailment "
+                              "judge (eval/judged.py), an instrument the verifier does not use.",
+    "judged_citation_precision": "ALCE citation precision: share of citations that are not irrelevant (a "
+                                 "citation is irrelevant when it alone does not entail its sentence and the "
+                                 "other citations do), same judge.",
     "citation_recall": "Share of a question's expected sources that the answer cites, averaged over "
                        "answerable questions (declined answers score 0).",
     "faithfulness": "Share of answer sentences supported by a passage they cite (all numbers and at least "

@@ -20,7 +20,7 @@ from rag.config import Config
 
 SPLITS = ("tune", "heldout")
 COLUMNS = ("questions", "answer_accuracy", "true_refusal_rate", "false_refusal_rate",
-           "cited_source_precision", "citation_precision", "citation_recall", "supported_sentences", "hit@5",
+           "cited_source_precision", "judged_citation_precision", "judged_citation_recall", "hit@5",
            "latency_first_token_ms_p50", "latency_total_ms_p50")
 
 
@@ -59,7 +59,7 @@ def ensure_index(corpus: Corpus, config: Config, root: str | Path) -> Config:
 
 def run_suite(config: Config, suite: str | Path, out: str | Path, *, splits: Sequence[str] = SPLITS,
               only: Sequence[str] = (), limit: int | None = None, index_root: str | Path = ".rag-eval",
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, judge_citations: bool = False) -> dict[str, Any]:
     """Run every (corpus, split) of the suite; write per-run reports and the summary; return the summary."""
     from eval.cli import run_eval
 
@@ -75,7 +75,8 @@ def run_suite(config: Config, suite: str | Path, out: str | Path, *, splits: Seq
             if split not in corpus.datasets:
                 continue
             folder, report = run_eval(corpus_config, corpus.datasets[split],
-                                      str(out / f"{corpus.name}-{split}"), limit, progress=progress)
+                                      str(out / f"{corpus.name}-{split}"), limit, progress=progress,
+                                      judge_citations=judge_citations)
             metrics = report["metrics"]
             rows.append({"corpus": corpus.name, "split": split, "report": str(folder),
                          **{c: metrics.get(c) for c in COLUMNS}})

@@ -61,6 +61,10 @@ def has_claim(text: str) -> bool:
     return bool(numbers_of(text) or names_of(text) or content_words(text))
 
 
+_POINTS_BACK = re.compile(r"\W*(it|its|they|their|them|this|these|that|those|he|his|she|her|such|"
+                          r"the (company|firm|group|latter|former|same))\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class _Window:
     index: int  # passage index (0-based) in the numbered passages
@@ -170,11 +174,14 @@ class Verifier:
         return sorted(found, key=lambda w: (w.index not in cited, cited.get(w.index, 0), -w.score))
 
     def _evidence(self, hit: Hit, span: Span) -> str:
-        """The window with the sentence before it (a "The company…" sentence names its subject there)."""
+        """The window, with the sentence before it when the window opens by pointing back ("It…", "They…").
+
+        Only then: an unrelated sentence in front measurably lowers the judge's score for a true claim.
+        """
         spans = self.grounder.sentences(hit)
         start = span[0]
         before = [s for s, e in spans if e <= span[0]]
-        if before:
+        if before and _POINTS_BACK.match(hit.chunk.text[span[0] : span[1]]):
             start = before[-1]
         title = hit.chunk.title.strip()
         body = hit.chunk.text[start : span[1]]

@@ -1,0 +1,102 @@
+"""Calibrate the verifier's thresholds on the *tuning* halves of every corpus, never on the held-out ones.
+
+Usage:
+    rag eval --suite eval/suite.json --split tune --backend local --out reports/tune
+    python scripts/calibrate.py reports/tune [--out eval/calibration.json]
+
+Reads each `<corpus>-tune/results.jsonl` of a suite run and replays the decision offline for a grid of
+thresholds: `min_support` (the judge score a sentence needs; each record keeps the judge's best score per
+sentence in `support`) and `min_relevance` (the off-topic floor on the best passage's dense similarity).
+A replayed answer counts as correct when the model's draft contains a reference answer (eval/normalize.py),
+a replayed decline as correct when the question is unanswerable. The chosen pair maximises the worst
+corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), so no single
+corpus decides; ties go to the lower threshold. The output lists every grid point per corpus, committed next
+to the config default it justifies (rag/config.py).
+Approximation: the verifier stops at the first window whose score passes, so a record holds the best score
+seen at the threshold it ran with; replaying a higher threshold cannot see windows it never judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eval.metrics import answer_matches  # noqa: E402
+from rag.claims import strip_citations  # noqa: E402
+
+ALWAYS_DECLINED = {"no_passages", "model_declined", "empty_draft"}
+LEXICAL = {"figure_not_in_source", "name_not_in_source"}
+SUPPORT_GRID = [round(0.05 * i, 2) for i in range(4, 17)]  # 0.20 .. 0.80
+RELEVANCE_GRID = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+
+
+def replay(record: dict[str, Any], min_support: float, min_relevance: float) -> bool:
+    """Whether the replayed decision for `record` is right."""
+    answerable = bool(record["expected_answers"])
+    reasons = set(record.get("reasons", []))
+    dense = [h.get("scores", {}).get("dense") for h in record.get("retrieved", [])]
+    best_dense = max((d for d in dense if d is not None), default=1.0)
+    support = record.get("support") or []
+    declined = (
+        best_dense < min_relevance
+        or bool(reasons & ALWAYS_DECLINED)
+        or (not support and bool(reasons & (LEXICAL | {"off_topic", "not_stated", "unsupported"})))
+        or (bool(support) and max(support) < min_support)
+    )
+    if "off_topic" in reasons and not support:
+        declined = True  # never generated: nothing to replay
+    if declined:
+        return not answerable
+    if not answerable:
+        return False
+    text = strip_citations(record.get("draft") or record.get("answer", ""))
+    return answer_matches(text, record["expected_answers"])
+
+
+def balanced(records: list[dict[str, Any]], s: float, r: float) -> dict[str, float]:
+    ans = [x for x in records if x["expected_answers"]]
+    una = [x for x in records if not x["expected_answers"]]
+    acc = sum(replay(x, s, r) for x in ans) / max(1, len(ans))
+    tr = sum(replay(x, s, r) for x in una) / max(1, len(una))
+    return {"answer_accuracy": round(acc, 3), "true_refusal_rate": round(tr, 3),
+            "balanced": round((acc + tr) / 2, 3)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", help="a `rag eval --suite ... --split tune` output folder")
+    ap.add_argument("--out", default=str(ROOT / "eval" / "calibration.json"))
+    args = ap.parse_args()
+    runs = sorted(Path(args.run).glob("*-tune/results.jsonl"))
+    if not runs:
+        print(f"No */-tune/results.jsonl under {args.run}: run `rag eval --suite ... --split tune` first.")
+        return 2
+    corpora = {p.parent.name.removesuffix("-tune"): [json.loads(x) for x in p.read_text().splitlines() if x]
+               for p in runs}
+    grid = []
+    for s in SUPPORT_GRID:
+        for r in RELEVANCE_GRID:
+            per = {name: balanced(recs, s, r) for name, recs in corpora.items()}
+            scores = [v["balanced"] for v in per.values()]
+            grid.append({"min_support": s, "min_relevance": r, "worst": min(scores),
+                         "mean": round(sum(scores) / len(scores), 3), "corpora": per})
+    best = max(grid, key=lambda g: (g["worst"], g["mean"], -g["min_support"], -g["min_relevance"]))
+    out = {"_comment": "Written by scripts/calibrate.py from tuning halves only; the chosen values are the "
+                       "defaults of RAG_MIN_SUPPORT and RAG_MIN_RELEVANCE in rag/config.py.",
+           "source_run": str(args.run), "corpora": sorted(corpora), "chosen": best, "grid": grid}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(f"chosen min_support={best['min_support']} min_relevance={best['min_relevance']} "
+          f"(worst-corpus balanced accuracy {best['worst']}, mean {best['mean']})")
+    for name, v in best["corpora"].items():
+        print(f"  {name}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
