@@ -52,6 +52,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", help="generator backend: local | openai | extractive (env RAG_BACKEND)")
     p.add_argument("-k", "--k", type=int, help="passages retrieved per question (env RAG_K)")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--sample", type=int, help="only N questions spread evenly over the set (keeps its mix of "
+                                              "answerable and unanswerable questions; deterministic)")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two run folders and exit")
     p.add_argument("--thresholds", help='JSON file {"min": {metric: value}, "max": {metric: value}}; '
                                         "exit 1 if the run misses one")
@@ -85,6 +87,23 @@ def load_thresholds(path: str | Path, backend: str = "") -> tuple[dict[str, floa
     return mins, maxs
 
 
+Bounds = tuple[dict[str, float], dict[str, float]]
+
+
+def load_corpus_thresholds(path: str | Path, backend: str) -> dict[str, Bounds]:
+    """Per-corpus (minimums, maximums) from the backend's `"corpora"` section of a thresholds file, if any.
+
+    Example section: {"local": {"corpora": {"seeds": {"min": {"answer_accuracy": 0.8}}}}}
+    """
+    try:
+        section = json.loads(Path(path).read_text(encoding="utf-8")).get(backend, {})
+        return {name: ({str(k): float(v) for k, v in spec.get("min", {}).items()},
+                       {str(k): float(v) for k, v in spec.get("max", {}).items()})
+                for name, spec in section.get("corpora", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError) as err:
+        raise ConfigError(f"Cannot use thresholds file {path} ({err}).") from err
+
+
 def check_thresholds(summary: Mapping[str, Any], mins: Mapping[str, float],
                      maxs: Mapping[str, float] | None = None) -> list[str]:
     """Failure lines for every metric outside its bounds (a metric that was not measured fails).
@@ -114,8 +133,16 @@ def _build_pipeline(config: Config) -> Any:
     return build_pipeline(config)
 
 
+def evenly(items: list[Any], n: int | None) -> list[Any]:
+    """`n` items spread evenly over `items`, in order. Example: evenly([1, 2, 3, 4, 5, 6], 3) -> [1, 3, 5]"""
+    if n is None or n >= len(items):
+        return items
+    return [items[int(i * len(items) / max(n, 1))] for i in range(max(n, 0))]
+
+
 def run_eval(config: Config, dataset: str, out: str | None, limit: int | None = None,
-             progress: bool = True, judge_citations: bool = False) -> tuple[Path, dict[str, Any]]:
+             progress: bool = True, judge_citations: bool = False,
+             sample: int | None = None) -> tuple[Path, dict[str, Any]]:
     """Load the dataset, run it through a pipeline built from `config`, write the report; (folder, report)."""
     from eval.dataset import load_dataset
     from eval.metrics import summarize
@@ -125,6 +152,7 @@ def run_eval(config: Config, dataset: str, out: str | None, limit: int | None = 
     items = load_dataset(dataset)  # a bad file aborts here, before any model loads
     if limit is not None:
         items = items[: max(limit, 0)]
+    items = evenly(items, sample)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     pipeline = _build_pipeline(config)
@@ -141,6 +169,7 @@ def run_eval(config: Config, dataset: str, out: str | None, limit: int | None = 
         summary.update(add_judged_metrics(records, model_entailment(config)))
     folder = Path(out or f"reports/{started:%Y%m%d-%H%M%S}-{config.backend}")
     run = {"dataset": str(dataset), "backend": config.backend, "k": config.k, "limit": limit,
+           "sample": sample,
            "started": started.isoformat(timespec="seconds"), "command": " ".join(sys.argv)}
     timings = {"load_s": round(t1 - t0, 2), "warm_up_s": round(t2 - t1, 2), "run_s": round(t3 - t2, 2),
                "per_question_s": round((t3 - t2) / max(len(items), 1), 3)}
@@ -168,17 +197,19 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
         splits = SPLITS if args.split == "both" else (args.split,)
         summary = run_suite(config, args.suite, args.out or f"reports/suite-{config.backend}", splits=splits,
                             only=args.corpus, limit=args.limit, index_root=args.index_root,
-                            progress=not args.no_progress, judge_citations=args.judge_citations)
+                            progress=not args.no_progress, judge_citations=args.judge_citations,
+                            sample=args.sample)
         from eval.suite import render_summary
 
         print(render_summary(summary), end="")
+        per_corpus = load_corpus_thresholds(args.thresholds, config.backend) if args.thresholds else {}
         failures = [f"{row['corpus']}-{row['split']}: {line}" for row in summary["rows"]
-                    for line in check_thresholds(row, mins, maxs)]
+                    for line in check_thresholds(row, *per_corpus.get(row["corpus"], (mins, maxs)))]
         for line in failures:
             print(f"FAIL {line}", file=sys.stderr)
         return 1 if failures else 0
     folder, report = run_eval(config, args.dataset, args.out, args.limit, progress=not args.no_progress,
-                              judge_citations=args.judge_citations)
+                              judge_citations=args.judge_citations, sample=args.sample)
     s = report["metrics"]
     keys = [k for k in s if k.startswith(("hit@", "recall@", "mrr@"))] + [
         "answer_accuracy", "citation_precision", "citation_recall", "faithfulness", "true_refusal_rate",

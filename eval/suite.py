@@ -35,7 +35,9 @@ def load_suite(path: str | Path) -> list[Corpus]:
     """The corpora of a suite file; DatasetError naming the problem when it is malformed."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        corpora = [Corpus(name, tuple(spec["paths"]), {s: spec[s] for s in SPLITS if s in spec})
+        root = Path(path).resolve().parent.parent  # eval/suite.json names paths from the repository root
+        corpora = [Corpus(name, tuple(_locate(p, root) for p in spec["paths"]),
+                          {s: _locate(spec[s], root) for s in SPLITS if s in spec})
                    for name, spec in data.items() if not name.startswith("_")]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DatasetError(
@@ -44,6 +46,11 @@ def load_suite(path: str | Path) -> list[Corpus]:
     if not corpora:
         raise DatasetError(f"The suite {path} names no corpus.")
     return corpora
+
+
+def _locate(name: str, root: Path) -> str:
+    """A suite path as given when it exists from here, else from the repository root."""
+    return name if Path(name).exists() or not (root / name).exists() else str(root / name)
 
 
 def ensure_index(corpus: Corpus, config: Config, root: str | Path) -> Config:
@@ -59,7 +66,8 @@ def ensure_index(corpus: Corpus, config: Config, root: str | Path) -> Config:
 
 def run_suite(config: Config, suite: str | Path, out: str | Path, *, splits: Sequence[str] = SPLITS,
               only: Sequence[str] = (), limit: int | None = None, index_root: str | Path = ".rag-eval",
-              progress: bool = True, judge_citations: bool = False) -> dict[str, Any]:
+              progress: bool = True, judge_citations: bool = False,
+              sample: int | None = None) -> dict[str, Any]:
     """Run every (corpus, split) of the suite; write per-run reports and the summary; return the summary."""
     from eval.cli import run_eval
 
@@ -76,7 +84,7 @@ def run_suite(config: Config, suite: str | Path, out: str | Path, *, splits: Seq
                 continue
             folder, report = run_eval(corpus_config, corpus.datasets[split],
                                       str(out / f"{corpus.name}-{split}"), limit, progress=progress,
-                                      judge_citations=judge_citations)
+                                      judge_citations=judge_citations, sample=sample)
             metrics = report["metrics"]
             rows.append({"corpus": corpus.name, "split": split, "report": str(folder),
                          **{c: metrics.get(c) for c in COLUMNS}})

@@ -54,7 +54,6 @@ class Reason(StrEnum):
     CITATION_REPAIRED = "citation_repaired"  # the cited passage did not support it; another one does
     CITATION_ADDED = "citation_added"  # the sentence cited nothing; the supporting passage is cited
     SENTENCE_DROPPED = "sentence_dropped"  # one sentence was unsupported and removed, others kept
-    STOPPED = "stopped"  # the client stopped the answer before it was complete
 
 
 DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.EMPTY_DRAFT,
