@@ -1,9 +1,10 @@
 """The CI evaluation gate: `rag eval --suite` over every corpus must stay within eval/thresholds.json.
 
-`extractive` runs every gold set of every corpus (tuning and held-out halves; no language model, a fraction of
-a second a question), so retrieval, citation and refusal regressions show on all three domains. `local` (the
-default model, several seconds a question on 2 cores) runs a small fixed subset of each corpus's held-out half,
-marked slow. Thresholds are per corpus, a little below measured values (see the file's `measured`).
+`extractive` runs every gold set of every corpus (tuning and held-out halves; no language model, well under
+a second a question), so retrieval, citation and refusal regressions show on all three domains. `local`
+(the default model, several seconds a question on 2 cores) runs a small fixed subset of each corpus's
+held-out half, marked slow. Thresholds are per corpus, a little below the measured values (the file's
+`measured`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ THRESHOLDS = ROOT / "eval" / "thresholds.json"
 
 
 def _clean_env(monkeypatch) -> None:
-    for name in ("RAG_BACKEND", "RAG_K", "RAG_LLM_BASE_URL", "RAG_LLM_MODEL", "RAG_MIN_SUPPORT", "RAG_JUDGE"):
+    for name in ("RAG_BACKEND", "RAG_K", "RAG_LLM_BASE_URL", "RAG_LLM_MODEL", "RAG_MIN_SUPPORT",
+                 "RAG_JUDGE"):
         monkeypatch.delenv(name, raising=False)
 
 
