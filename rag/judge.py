@@ -51,7 +51,8 @@ class ModelJudge:
         return self._model
 
     def warm_up(self) -> None:
-        self._loaded()
+        """Load the model and run one judgement, so the few-shot instructions sit in the prompt cache."""
+        self.support("Is this a warm-up?", "Yes, it is a warm-up.", "This is a warm-up.")
 
     def support(self, question: str, claim: str, evidence: str) -> float:
         user = Template(template("judge")).substitute(
