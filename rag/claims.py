@@ -20,6 +20,7 @@ _CITE = re.compile(
     r"(\d{1,2}(?:\s*(?:,|;|and|-|–)\s*\d{1,2})*)\s*[\]】)]",
     re.IGNORECASE,
 )
+_WRAPPED = re.compile(r"\s*\((?:" + _CITE.pattern + r"|\s*[,;]\s*)+\s*\)", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*(answer|response|final answer)\s*:\s*", re.IGNORECASE)
 
 
@@ -36,7 +37,7 @@ def parse_claims(draft: str) -> list[Claim]:
 
     Example: parse_claims("A is 1 [2]. B [1, 3].") -> [Claim("A is 1.", (2,)), Claim("B.", (1, 3))]
     """
-    text = _PREFIX.sub("", draft.strip())
+    text = _unwrap(_PREFIX.sub("", draft.strip()))
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "", text)  # list bullets
     claims: list[Claim] = []
     for start, end in split_sentences(text):
@@ -50,8 +51,7 @@ def parse_claims(draft: str) -> list[Claim]:
         nums: list[int] = []
         for m in _CITE.finditer(sentence):
             nums.extend(_expand(m.group(1)))
-        bare = _CITE.sub("", sentence).strip()
-        bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
+        bare = _tidy(_CITE.sub("", sentence))
         if not bare.strip(" .,;:!?"):
             if claims and nums:  # markers after the full stop belong to the previous sentence
                 prev = claims[-1]
@@ -62,8 +62,19 @@ def parse_claims(draft: str) -> list[Claim]:
 
 
 def strip_citations(text: str) -> str:
-    """The text without citation markers. Example: strip_citations("It is 5 [1].") -> 'It is 5.'"""
-    return re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", text)).strip()
+    """The text without citation markers. Example: strip_citations("It is 5 (Source [1]).") -> 'It is 5.'"""
+    return _tidy(_CITE.sub("", _unwrap(text)))
+
+
+def _tidy(text: str) -> str:
+    """No space before punctuation. Example: _tidy("It is 5 .") -> 'It is 5.'"""
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return re.sub(r"(?:[,;]\s*)+(?=[.!?]|$)", "", text.strip()).strip()
+
+
+def _unwrap(text: str) -> str:
+    """Parentheses around nothing but markers go: "Phi-3 (Source [2], [3])" -> "Phi-3 Source [2], [3]"."""
+    return _WRAPPED.sub(lambda m: " " + m.group(0).strip()[1:-1], text)
 
 
 def _expand(group: str) -> list[int]:

@@ -40,3 +40,10 @@ def test_render_numbers_citations_by_first_appearance_with_document_offsets():
     assert [c.source for c in citations] == ["people.txt", "invest.txt"]
     assert DOCS["invest.txt"][citations[1].start : citations[1].end] == citations[1].quote
     assert citations[1].quote.endswith("crisis.")
+
+
+def test_markers_inside_parentheses_leave_no_empty_brackets():
+    claims = parse_claims("Phi-3 (Source [2]). It is $1.8 trillion (Sources [1], [3]).")
+    assert [c.text for c in claims] == ["Phi-3.", "It is $1.8 trillion."]
+    assert [c.cited for c in claims] == [(2,), (1, 3)]
+    assert strip_citations("Call f() first [1].") == "Call f() first."
