@@ -23,9 +23,9 @@ from rag.generators import GENERATORS, GenerationRequest, Generator, build_gener
 from rag.grounding import Grounder
 from rag.judge import build_judge
 from rag.prompt import build_prompt
-from rag.records import Answer, Event, Final, Reason, Sources, Token, Turn
+from rag.records import DECLINE_MARKER, Answer, Event, Final, Reason, Sources, Token, Turn
 from rag.rewrite import standalone_question
-from rag.verifier import DECLINE_MARKER, Decision, Verifier
+from rag.verifier import Decision, Verifier
 
 ANSWER_TOKENS = 120  # one or two sentences with citations fit easily
 MAX_SENTENCES = 2  # stop the model once the draft has this many complete sentences (the prompt asks for 1)

@@ -17,7 +17,7 @@ from string import Template
 
 from index.records import Hit
 from rag.grounding import Grounder, Span
-from rag.records import Question
+from rag.records import DECLINE_MARKER, Question
 
 MAX_PASSAGES = 3  # passages shown to the model
 MAX_SENTENCES = 3  # per passage
@@ -106,7 +106,7 @@ def _neutralise(text: str) -> str:
 
 def build_prompt(question: Question | str, hits: Sequence[Hit], grounder: Grounder | None = None,
                  max_passages: int = MAX_PASSAGES, budget_chars: int = BUDGET_CHARS,
-                 decline: str = "NO ANSWER") -> Prompt:
+                 decline: str = DECLINE_MARKER) -> Prompt:
     """Messages for the model: the fixed system prompt, then the numbered excerpts and the question.
 
     `decline` is the marker the model is asked to write when the sources lack the answer.

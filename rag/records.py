@@ -8,6 +8,11 @@ from typing import Any
 
 from index.records import Hit
 
+# What a backend writes when no source is about the question (the prompt asks for it; the verifier reads it).
+# One word that no answer starts with: "NO ANSWER" was tried first, and the model wrote "No answer." to
+# questions whose answer is "no".
+DECLINE_MARKER = "UNANSWERABLE"
+
 
 @dataclass(frozen=True)
 class Turn:

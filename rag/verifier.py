@@ -23,9 +23,8 @@ from index.records import Hit
 from rag.claims import Claim, parse_claims, render
 from rag.grounding import Grounder, Span, content_words, name_in, names_of, numbers_of
 from rag.judge import SupportJudge
-from rag.records import Citation, Question, Reason
+from rag.records import DECLINE_MARKER, Citation, Question, Reason
 
-DECLINE_MARKER = "NO ANSWER"  # what the prompt asks the model to write when the sources lack the answer
 REFUSAL_TEXT = "The documents don't say."
 MAX_CLAIMS = 3  # sentences judged per answer; the prompt asks for one
 MAX_JUDGE_CALLS = 3  # per answer: each call costs ~0.5-1.5 s on 2 cores
@@ -49,10 +48,11 @@ def decline(*reasons: Reason) -> Decision:
 def is_decline(draft: str) -> bool:
     """Whether the model wrote the decline marker (case and punctuation aside) instead of an answer.
 
-    Example: is_decline("No answer.") -> True; is_decline("No, it cannot run in a transaction [1].") -> False
+    Example: is_decline("Unanswerable.") -> True; is_decline("No, it cannot run in a transaction.") -> False
     """
     words = re.sub(r"[^a-z ]", " ", draft.lower()).split()
-    return words[:2] == DECLINE_MARKER.lower().split()
+    marker = DECLINE_MARKER.lower().split()
+    return words[: len(marker)] == marker
 
 
 def has_claim(text: str) -> bool:

@@ -87,10 +87,10 @@ def test_off_topic_question_is_declined_without_calling_the_model(fake_backend):
 
 
 def test_model_decline_marker_is_respected(fake_backend):
-    gen = fake_backend("NO ANSWER")
+    gen = fake_backend("UNANSWERABLE")
     answer = pipeline().ask("How much did Microsoft invest in Inflection?")
     assert answer.refused and answer.reasons == (Reason.MODEL_DECLINED,)
-    assert "NO ANSWER" in gen.requests[0].messages[0]["content"]  # the prompt asks for the marker
+    assert "UNANSWERABLE" in gen.requests[0].messages[0]["content"]  # the prompt asks for the marker
 
 
 def test_a_draft_with_nothing_to_check_is_declined(fake_backend):

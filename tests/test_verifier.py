@@ -104,7 +104,7 @@ def test_the_judge_sees_question_claim_and_the_window_with_its_previous_sentence
     assert "Abu Dhabi" in evidence and "Inflection" in evidence  # the sentence before is context
 
 
-@pytest.mark.parametrize("draft", ["NO ANSWER", "No answer.", "  no answer - the sources are silent"])
+@pytest.mark.parametrize("draft", ["UNANSWERABLE", "Unanswerable.", "  unanswerable - sources are silent"])
 def test_the_decline_marker_is_a_structured_decline(hits, draft):
     judge = ScriptedJudge()
     d = verifier(judge).decide(draft, q("What is the stock price?"), hits)
@@ -116,6 +116,7 @@ def test_the_decline_marker_is_a_structured_decline(hits, draft):
     "No, VACUUM cannot be run inside a transaction block [1].",
     "This benefit is not available to contractors [1].",
     "The documents do not cover contractors; the benefit is not available to them [1].",
+    "No answer is needed: contractors are not eligible [1].",
 ])
 def test_negative_facts_are_answers_not_declines(draft):
     text = ("VACUUM cannot be run inside a transaction block. This benefit is not available to contractors. "

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from rag.config import Config
 from rag.generators import GenerationRequest
 from rag.grounding import Grounder, content_words, is_heading
+from rag.records import DECLINE_MARKER
 
-DECLINE = "NO ANSWER"
 SECOND_RATIO = 0.97  # a second sentence must score nearly as well as the first
 
 
@@ -51,7 +51,7 @@ class ExtractiveGenerator:
             if len(picked) == 2:
                 break
         if not picked:
-            return DECLINE
+            return DECLINE_MARKER
         return " ".join(f"{_without_end(text)} [{i + 1}]." for _, i, text in picked)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
