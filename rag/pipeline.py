@@ -67,9 +67,11 @@ class Pipeline:
         name = backend or self.config.backend
         with self._lock:
             if name not in self._verifiers:
-                self._verifiers[name] = Verifier(
-                    build_judge(self.config, name), self.grounder,
-                    min_support=self.config.min_support, min_relevance=self.config.min_relevance)
+                judge = build_judge(self.config, name)
+                local = judge.name == "local"
+                threshold = self.config.min_support if local else self.config.min_lexical_support
+                self._verifiers[name] = Verifier(judge, self.grounder, min_support=threshold,
+                                                 min_relevance=self.config.min_relevance)
             return self._verifiers[name]
 
     def warm_up(self, backend: str | None = None) -> None:

@@ -9,8 +9,9 @@ thresholds: `min_support` (the judge score a sentence needs; each record keeps t
 sentence in `support`) and `min_relevance` (the off-topic floor on the best passage's dense similarity).
 A replayed answer counts as correct when the model's draft contains a reference answer (eval/normalize.py),
 a replayed decline as correct when the question is unanswerable. The chosen pair maximises the worst
-corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), so no single
-corpus decides; ties go to the lower threshold. The output lists every grid point per corpus, committed next
+corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), then the mean, so
+no single corpus decides; among relevance floors that tie, the middle one of the plateau is taken (the
+tuning sets hold few off-topic questions, so the plateau's edges are the least supported choices). The output lists every grid point per corpus, committed next
 to the config default it justifies (rag/config.py).
 Approximation: the verifier stops at the first window whose score passes, so a record holds the best score
 seen at the threshold it ran with; replaying a higher threshold cannot see windows it never judged.
@@ -86,7 +87,10 @@ def main() -> int:
             scores = [v["balanced"] for v in per.values()]
             grid.append({"min_support": s, "min_relevance": r, "worst": min(scores),
                          "mean": round(sum(scores) / len(scores), 3), "corpora": per})
-    best = max(grid, key=lambda g: (g["worst"], g["mean"], -g["min_support"], -g["min_relevance"]))
+    top = max(grid, key=lambda g: (g["worst"], g["mean"], -g["min_support"]))
+    plateau = [g for g in grid if g["min_support"] == top["min_support"]
+               and (g["worst"], g["mean"]) == (top["worst"], top["mean"])]
+    best = sorted(plateau, key=lambda g: g["min_relevance"])[len(plateau) // 2]
     out = {"_comment": "Written by scripts/calibrate.py from tuning halves only; the chosen values are the "
                        "defaults of RAG_MIN_SUPPORT and RAG_MIN_RELEVANCE in rag/config.py.",
            "source_run": str(args.run), "corpora": sorted(corpora), "chosen": best, "grid": grid}
