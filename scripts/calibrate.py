@@ -11,8 +11,8 @@ A replayed answer counts as correct when the model's draft contains a reference 
 a replayed decline as correct when the question is unanswerable. The chosen pair maximises the worst
 corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), then the mean, so
 no single corpus decides; among relevance floors that tie, the middle one of the plateau is taken (the
-tuning sets hold few off-topic questions, so the plateau's edges are the least supported choices). The output lists every grid point per corpus, committed next
-to the config default it justifies (rag/config.py).
+tuning sets hold few off-topic questions, so the plateau's edges are the least supported choices). The
+output lists every grid point per corpus, committed next to the config default it justifies (rag/config.py).
 Approximation: the verifier stops at the first window whose score passes, so a record holds the best score
 seen at the threshold it ran with; replaying a higher threshold cannot see windows it never judged.
 """
