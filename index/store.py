@@ -29,6 +29,7 @@ import numpy as np
 
 from index.errors import IndexCorruptError, IndexMissingError
 from index.records import Chunk, Document
+from index.tokens import keyword_tokens
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -100,6 +101,10 @@ class IndexStore:
         )
         rows = self._rows_by_faiss_id()
         return [(rows[int(i)], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if int(i) in rows]
+
+    def keyword_index(self) -> Any:
+        """A bm25s index over the chunks (title + text), row i = chunks[i]; None when there are no chunks."""
+        return build_bm25([c.text if not c.title else f"{c.title}\n{c.text}" for c in self.chunks])
 
     def _rows_by_faiss_id(self) -> dict[int, int]:
         if self._rows is None:
@@ -301,6 +306,21 @@ def build_faiss(vectors: np.ndarray, chunk_ids: Sequence[str], dim: int) -> Any:
         ids = np.array([faiss_id(c) for c in chunk_ids], dtype=np.int64)
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
     return index
+
+
+def build_bm25(texts: list[str]) -> Any:
+    """bm25s over our keyword tokens; None for no texts."""
+    if not texts:
+        return None
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.ERROR)
+    bm25 = bm25s.BM25()
+    # an empty token list would break bm25s; a placeholder keeps row numbers aligned with chunks
+    bm25.index([keyword_tokens(t) or ["\x00"] for t in texts], show_progress=False)
+    return bm25
 
 
 def remove_stale(index_dir: Path, keep: str) -> None:

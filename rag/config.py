@@ -51,6 +51,12 @@ class Config:
     allowed_origins: str = "*"  # comma-separated origins allowed to embed / call the API
     concurrency: int = 1  # generations at once; others queue
     feedback_path: str = ".rag/feedback.jsonl"
+    # --- store and scale-out (issue 10; see docs/scaling.md)
+    store: str = "faiss"  # faiss (index folder RAG_INDEX_DIR) | postgres (RAG_DATABASE_URL)
+    database_url: str = ""  # e.g. postgresql://rag@db.internal/rag; the password may come from PGPASSWORD
+    ann_threshold: int = 200_000  # FAISS: chunks above which an approximate (HNSW) index replaces exact
+    embed_url: str = ""  # OpenAI-compatible /v1/embeddings endpoint; "" = embed in-process
+    embed_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
