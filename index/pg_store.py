@@ -126,6 +126,16 @@ class PgStore:
 
     # --- reading
 
+    @property
+    def documents(self) -> _Documents:
+        """Sized, iterable (sources) and indexable by source, like the FAISS store's dict; reads lazily."""
+        return _Documents(self)
+
+    @property
+    def chunks(self) -> _Chunks:
+        """Sized and iterable like the FAISS store's list; iterating pages through the table."""
+        return _Chunks(self)
+
     def info(self) -> StoreInfo | None:
         with self._pool.connection() as conn:
             row = conn.execute(
@@ -287,6 +297,51 @@ class PgStore:
                 "generation = rag_manifest.generation + 1, updated = now()",
                 (changes.embed_model, changes.dim, json.dumps(changes.settings)),
             )
+
+
+class _Documents:
+    def __init__(self, store: PgStore) -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        info = self._store.info()
+        return 0 if info is None else info.documents
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._store.stored_documents()))
+
+    def __contains__(self, source: object) -> bool:
+        return isinstance(source, str) and self._store.document(source) is not None
+
+    def __getitem__(self, source: str) -> Document:
+        doc = self._store.document(source)
+        if doc is None:
+            raise KeyError(source)
+        return doc
+
+
+class _Chunks:
+    def __init__(self, store: PgStore, page: int = 1000) -> None:
+        self._store = store
+        self._page = page
+
+    def __len__(self) -> int:
+        info = self._store.info()
+        return 0 if info is None else info.chunks
+
+    def __iter__(self) -> Iterator[Chunk]:
+        last = -1
+        while True:
+            with self._store._pool.connection() as conn:
+                rows = conn.execute(
+                    f"SELECT seq, {_CHUNK_COLUMNS} FROM rag_chunks WHERE seq > %s ORDER BY seq LIMIT %s",
+                    (last, self._page),
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield Chunk(*r[1:])
+            last = rows[-1][0]
 
 
 def _numpy(value: Any) -> Any:

@@ -139,3 +139,15 @@ def test_feedback_goes_to_the_database(pg_url: str, monkeypatch: pytest.MonkeyPa
     assert rows[1]["comment"] == "wrong year"
     monkeypatch.delenv("RAG_STORE")
     assert read_feedback(pg_url) == rows  # a URL as the path reads the database too
+
+
+def test_documents_and_chunks_views(pg_url: str, seeds_dir: Path) -> None:
+    """`store.documents` / `store.chunks` behave like the FAISS dict and list (the pipeline counts them)."""
+    store = PgStore.connect(pg_url, must_exist=False)
+    report = build_index([seeds_dir], "", HashingEmbedder(), store=store, progress=False)
+    assert len(store.documents) == 5 and len(store.chunks) == report.chunks
+    assert "000_cd01c28a230eedd7.txt" in store.documents and "nope" not in store.documents
+    assert store.documents["000_cd01c28a230eedd7.txt"].title
+    chunks = list(store.chunks)  # pages through the table
+    assert len(chunks) == report.chunks and len({c.id for c in chunks}) == report.chunks
+    store.close()
