@@ -53,8 +53,10 @@ class FaissStore:
         *,
         must_exist: bool = True,
         check_every: float = 1.0,
+        ann_threshold: int = 200_000,
     ) -> None:
         self.path = Path(index_dir)
+        self.ann_threshold = ann_threshold
         self.embedder_name = embedder_name
         self.expected_dim = dim
         self.check_every = check_every
@@ -232,6 +234,7 @@ class FaissStore:
             vectors,
             dict(changes.settings),
             [keys[i] for i in order],
+            ann_threshold=self.ann_threshold,
         )
         state.save(self.path)
         self._view = _View(state, _stamp(self.path))
