@@ -422,8 +422,21 @@ def _vectors_in_order(index: Any, chunks: Iterable[Chunk]) -> np.ndarray:
     # saved in chunk order: read all rows at once (one call instead of one per chunk)
     stored_ids = faiss.vector_to_array(index.id_map)
     if np.array_equal(stored_ids, np.array([faiss_id(c.id) for c in chunks], dtype=np.int64)):
-        return np.asarray(faiss.downcast_index(index.index).reconstruct_n(0, len(chunks)), dtype=np.float32)
+        inner = faiss.downcast_index(index.index)
+        flat = faiss.downcast_index(inner.storage) if hasattr(inner, "storage") else inner
+        if hasattr(flat, "get_xb"):  # a view of FAISS's own copy: large indexes are not held twice in RAM
+            view = faiss.rev_swig_ptr(flat.get_xb(), len(chunks) * index.d).reshape(len(chunks), index.d)
+            owned = view.view(_IndexView)
+            owned.owner = index  # the memory belongs to the index: keep it alive as long as the array
+            return owned
+        return np.asarray(inner.reconstruct_n(0, len(chunks)), dtype=np.float32)
     return np.vstack([index.reconstruct(faiss_id(c.id)) for c in chunks]).astype(np.float32)
+
+
+class _IndexView(np.ndarray):  # type: ignore[type-arg]
+    """A numpy view of vectors stored inside a FAISS index, holding the index alive."""
+
+    owner: Any = None
 
 
 def _sha256(path: Path) -> str:
