@@ -221,6 +221,7 @@ def _vectors_for(
 def _embed_batches(
     texts: list[str], embedder: Embedder, progress: bool | None, batch: int = 64
 ) -> np.ndarray:
+    batch = int(getattr(embedder, "preferred_batch", batch))  # a remote embedder sends several at once
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     show = sys.stderr.isatty() if progress is None else progress

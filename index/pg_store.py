@@ -287,6 +287,8 @@ class PgStore:
             _copy_documents(conn, changes.documents)
             _copy_chunks(conn, changes)
             if rebuild:
+                # pgvector builds fastest when the graph fits in maintenance_work_mem (default 64 MB)
+                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
                 conn.execute(f"CREATE INDEX {_HNSW} ON rag_chunks USING hnsw (embedding vector_cosine_ops)")
             conn.execute(
                 "INSERT INTO rag_manifest (embed_model, dim, settings, documents, chunks, generation) "

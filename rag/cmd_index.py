@@ -106,7 +106,7 @@ def run_index(args: argparse.Namespace, config: Config) -> int:
         report = build_index(
             paths,
             config.index_path,
-            load_embedder(config.embed_model, config.embed_batch),
+            load_embedder(config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout),
             chunk_tokens=config.chunk_tokens,
             chunk_overlap=config.chunk_overlap,
             store=store,

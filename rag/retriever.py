@@ -140,7 +140,9 @@ def open_retriever(config: Config, embedder: Embedder | None = None) -> HybridRe
     built with another model), ModelMissingError, or StoreError (database unreachable), each naming the fix.
     """
     store = open_config_store(config)  # fails fast, before loading a model, when there is no index
-    embedder = embedder or load_embedder(config.embed_model, config.embed_batch)
+    embedder = embedder or load_embedder(
+        config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout
+    )
     info = store.info()
     check_store(store, embedder.name, None, store_location(config))
     if info is not None and info.dim != embedder.dim:

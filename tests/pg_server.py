@@ -18,6 +18,7 @@ def start(folder: Path) -> tuple[str, Any]:
     url = os.environ.get("RAG_TEST_DATABASE_URL", "")
     if url:
         return url, None
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))  # pgserver's platformdirs warns without it
     import pgserver
 
