@@ -1,4 +1,4 @@
-"""Benchmark of the stores (FAISS folder, PostgreSQL + pgvector) side by side. Prints figures; asserts nothing.
+"""Benchmark of the stores (FAISS folder, PostgreSQL + pgvector) side by side; prints, asserts nothing.
 
 Sections (`--sections`, default all but replicas):
   startup  save, then load (open + first keyword search) a FAISS index of N synthetic chunks; peak RSS
@@ -17,7 +17,6 @@ import argparse
 import gc
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -97,8 +96,11 @@ def change_set(texts: list[str], vecs: np.ndarray) -> Any:
         documents.append(doc)
         start = 0
         for p in parts:
-            chunks.append(Chunk(content_hash(source, p, str(start)), doc.id, source, doc.title, p, start,
-                                start + len(p)))
+            chunks.append(
+                Chunk(
+                    content_hash(source, p, str(start)), doc.id, source, doc.title, p, start, start + len(p)
+                )
+            )
             start += len(p) + 1
     keys = [content_hash(t) for t in texts]
     settings = {"chunk_tokens": 200, "chunk_overlap": 40, "chunker": CHUNKER_VERSION}
@@ -114,8 +116,11 @@ def section_startup(sizes: list[int], work: Path, ann_threshold: int) -> None:
         texts, vecs = synthetic(n)
         ix = work / f"faiss-{n}"
         store = FaissStore(ix, must_exist=False, ann_threshold=ann_threshold)
-        _, save_s = timed(lambda: store.apply(change_set(texts, vecs)))  # noqa: B023
-        del store, texts
+        changes = change_set(texts, vecs)
+        t0 = time.perf_counter()
+        store.apply(changes)
+        save_s = time.perf_counter() - t0
+        store.close()
         gc.collect()
         disk = sum(f.stat().st_size for f in ix.rglob("*") if f.is_file()) / 1e6
         out = _subprocess_load(ix)
@@ -127,12 +132,13 @@ def _subprocess_load(ix: Path) -> dict[str, float]:
     import subprocess
 
     code = (
-        "import json,sys,time,resource; sys.path.insert(0, %r)\n"
-        "t=time.perf_counter(); from index.store_faiss import FaissStore; s=FaissStore(%r); a=time.perf_counter()-t\n"
+        f"import json,sys,time,resource; sys.path.insert(0, {str(ROOT)!r})\n"
+        "t=time.perf_counter(); from index.store_faiss import FaissStore\n"
+        f"s=FaissStore({str(ix)!r}); a=time.perf_counter()-t\n"
         "t=time.perf_counter(); s.search_keyword('microsoft investment', 10); b=time.perf_counter()-t\n"
         "print(json.dumps({'load': a, 'kw': b, "
         "'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
-    ) % (str(ROOT), str(ix))
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -191,7 +197,6 @@ def measure(name: str, store: Any, qv: np.ndarray, kq: list[str], exact: list[li
 
 
 def section_search(sizes: list[int], work: Path, stores: list[str], n_queries: int) -> None:
-    from index.store import IndexStore
     from index.store_faiss import FaissStore
 
     print(f"\n## search ({n_queries} queries, k=30 per side, fused top 5; query embedding excluded)")
@@ -210,11 +215,9 @@ def section_search(sizes: list[int], work: Path, stores: list[str], n_queries: i
         exact = measure("faiss flat", flat, qv, kq, None)
         if "hnsw" in stores:
             hnsw = FaissStore(work / f"s-hnsw-{n}", must_exist=False, ann_threshold=0)
-            state = flat.state
-            assert state is not None
-            _, t = timed(lambda: IndexStore(state.embed_model, DIM, {}, state.chunks, state.vectors, ann_threshold=0).faiss_index)  # noqa: B023,E501
+            t0 = time.perf_counter()
             hnsw.apply(changes)
-            print(f"  faiss hnsw: HNSW build {t:.1f} s")
+            print(f"  faiss hnsw: build+save {time.perf_counter() - t0:.1f} s")
             measure("faiss hnsw", hnsw, qv, kq, exact)
             hnsw.close()
         if admin:
@@ -232,8 +235,82 @@ def section_search(sizes: list[int], work: Path, stores: list[str], n_queries: i
             measure("postgres", pg, qv, kq, exact)
             pg.close()
         flat.close()
-        del texts, vecs, changes
         gc.collect()
+
+
+class _Replay:
+    """Replays vectors embedded earlier (by text), so a second build measures the store, not the model."""
+
+    def __init__(self, name: str, table: dict[str, np.ndarray]) -> None:
+        self.name, self.table = name, table
+        self.dim = len(next(iter(table.values())))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.vstack([self.table[t] for t in texts])
+
+
+def section_index(work: Path, corpus: Path, n_files: int, stores: list[str], n_queries: int) -> None:
+    import shutil
+
+    from index.builder import build_index
+    from index.chunker import embed_text
+    from index.embedder import load_embedder
+    from index.store_faiss import FaissStore
+
+    files = sorted(corpus.glob("*.html"))[:n_files]
+    folder = work / "real-corpus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    emb = load_embedder("")
+    model = emb.model  # type: ignore[attr-defined]
+    emb.embed(["warm up"])
+    print(f"\n## indexing a real corpus: {len(files)} HTML pages of {corpus} (MiniLM, CPU)")
+    ix = work / "real-faiss"
+    shutil.rmtree(ix, ignore_errors=True)
+    report = build_index([folder], ix, emb, progress=False)
+    rate = report.added / report.seconds
+    store = FaissStore(ix)
+    texts = [embed_text(c) for c in store.chunks]
+    rng = np.random.default_rng(0)
+    sample = [texts[i] for i in rng.choice(len(texts), size=min(1000, len(texts)), replace=False)]
+    _, raw_s = timed(lambda: model.encode(sample, batch_size=16, normalize_embeddings=True))
+    raw = len(sample) / raw_s
+    print(
+        f"  build_index (load, chunk, embed, save): {report.chunks} chunks in {report.seconds:.0f} s = "
+        f"{rate:.1f} chunks/s"
+    )
+    print(f"  raw model.encode on 1,000 of the same chunks: {raw:.1f} chunks/s; ratio {rate / raw:.2f}")
+    state = store.state
+    assert state is not None
+    table = {t: state.vectors[i].copy() for i, t in enumerate(texts)}
+    replay = _Replay(emb.name, table)
+    _, t_faiss = timed(lambda: build_index([folder], work / "real-faiss-2", replay, progress=False))
+    print(f"  store write with vectors known (no model): faiss {t_faiss:.1f} s", end="")
+    admin = _postgres(work) if "postgres" in stores else ""
+    pg = None
+    if admin:
+        from index.pg_store import PgStore
+        from tests.pg_server import new_database
+
+        pg = PgStore.connect(new_database(admin, "bench_real"), must_exist=False)
+        _, t_pg = timed(lambda: build_index([folder], "", replay, store=pg, progress=False))
+        print(f", postgres {t_pg:.1f} s", end="")
+    print()
+    # recall of the ANN indexes on real MiniLM vectors; queries: the first sentence of random chunks
+    picks = rng.choice(len(store.chunks), size=n_queries, replace=False)
+    qtexts = [store.chunks[i].text.split(". ")[0][:200] for i in picks]
+    qv = emb.embed(qtexts)
+    kq = qtexts
+    print(f"  search on real vectors ({len(store.chunks)} chunks, {n_queries} queries = first sentences):")
+    exact = measure("faiss flat", store, qv, kq, None)
+    hnsw = FaissStore(work / "real-hnsw", must_exist=False, ann_threshold=0)
+    build_index([folder], work / "real-hnsw", replay, store=hnsw, progress=False)
+    measure("faiss hnsw", hnsw, qv, kq, exact)
+    if pg is not None:
+        measure("postgres", pg, qv, kq, exact)
+        pg.close()
 
 
 def _query_embedding_ms() -> float:
@@ -262,6 +339,12 @@ def main() -> int:
     parser.add_argument("--ann-threshold", type=int, default=200_000)
     parser.add_argument("--stores", nargs="+", default=["faiss", "hnsw", "postgres"])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--corpus",
+        default="/usr/share/doc/python3/html/library",
+        help="HTML folder for `index` (Debian: apt-get install python3-doc)",
+    )
+    parser.add_argument("--files", type=int, default=166, help="pages of --corpus (166 = 5,204 chunks)")
     parser.add_argument("--work", default="", help="scratch folder (default: a temp folder)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-store-"))
@@ -269,6 +352,8 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (shared machine: figures are rough)")
     if "startup" in args.sections:
         section_startup(args.sizes, work, args.ann_threshold)
+    if "index" in args.sections:
+        section_index(work, Path(args.corpus), args.files, args.stores, min(args.queries, 200))
     if "search" in args.sections:
         section_search(args.sizes, work, args.stores, args.queries)
     return 0
