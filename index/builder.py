@@ -24,6 +24,7 @@ from index.errors import UnreadableFileError
 from index.loaders import iter_files, load_file
 from index.records import Chunk, Document, content_hash
 from index.store_api import ChangeSet, Store, StoredDocument
+from index.store_stash import EmbedStash
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,11 @@ def _build(
     texts = [embed_text(c) for c in chunks]
     keys = [content_hash(t) for t in texts]
     known = store.known_vectors(keys) if not fresh and keys else {}
+    stash = EmbedStash(where, embedder.name) if where else None  # vectors of a run that crashed
+    if stash is not None and keys:
+        known.update(stash.load(set(keys) - set(known)))
     dim = info.dim if info is not None and not fresh else embedder.dim
-    vectors, embedded = _vectors_for(texts, keys, known, dim, embedder, progress)
+    vectors, embedded = _vectors_for(texts, keys, known, dim, embedder, progress, stash)
     changes = ChangeSet(
         embed_model=embedder.name,
         dim=vectors.shape[1] if len(vectors) else dim,
@@ -167,6 +171,8 @@ def _build(
     )
     if not changes.empty or not same_chunking:  # nothing changed: the previous index stays as it is
         store.apply(changes)
+    if stash is not None:
+        stash.clear()  # committed: nothing left to resume
 
     new_ids = {c.id for c in chunks}
     gone = [i for s in (*removed, *loaded) if s in stored for i in stored[s].chunk_ids]
@@ -201,6 +207,7 @@ def _vectors_for(
     dim: int,
     embedder: Embedder,
     progress: bool | None,
+    stash: EmbedStash | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for all texts, reusing stored ones by content hash; returns (vectors, number embedded)."""
     known = dict(known)
@@ -208,7 +215,7 @@ def _vectors_for(
     for key, text in zip(keys, texts, strict=True):
         if key not in known and key not in todo:
             todo[key] = text
-    fresh = _embed_batches(list(todo.values()), embedder, progress)
+    fresh = _embed_batches(list(todo.values()), embedder, progress, list(todo), stash)
     known.update(zip(todo.keys(), fresh, strict=True))
     if len(todo):
         dim = fresh.shape[1]
@@ -219,7 +226,12 @@ def _vectors_for(
 
 
 def _embed_batches(
-    texts: list[str], embedder: Embedder, progress: bool | None, batch: int = 64
+    texts: list[str],
+    embedder: Embedder,
+    progress: bool | None,
+    keys: list[str] | None = None,
+    stash: EmbedStash | None = None,
+    batch: int = 64,
 ) -> np.ndarray:
     batch = int(getattr(embedder, "preferred_batch", batch))  # a remote embedder sends several at once
     if not texts:
@@ -235,6 +247,8 @@ def _embed_batches(
         for i in range(0, len(texts), batch):
             part = embedder.embed(texts[i : i + batch])
             parts.append(np.asarray(part, dtype=np.float32))
+            if stash is not None and keys is not None:
+                stash.add(keys[i : i + batch], parts[-1])
             if bar is not None:
                 bar.update(len(part))
     finally:

@@ -66,3 +66,41 @@ def test_hnsw_above_the_threshold(tmp_path: Path, seeds_dir: Path) -> None:
     exact = np.argsort(-(state.vectors @ state.vectors[4]))[:5]
     found = [state._by_id[c.id] for c, _ in loaded.search_dense(state.vectors[4], 5)]
     assert found[0] == 4 and len(set(found) & set(exact.tolist())) >= 4
+
+
+class _Crashing(HashingEmbedder):
+    """Embeds `limit` texts, then dies like a killed run."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        if self.calls + len(texts) > self.limit:
+            raise KeyboardInterrupt
+        return super().embed(texts)
+
+
+def test_a_crashed_run_resumes_without_re_embedding(tmp_path: Path, seeds_dir: Path) -> None:
+    import index.builder as builder
+
+    ix = tmp_path / "ix"
+    total = build_index([seeds_dir], tmp_path / "probe", HashingEmbedder(), progress=False).chunks
+    crashing = _Crashing(limit=8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builder, "_embed_batches", _small_batches(builder._embed_batches))
+        with pytest.raises(KeyboardInterrupt):
+            build_index([seeds_dir], ix, crashing, progress=False)
+    assert not (ix / MANIFEST).exists() and crashing.calls == 8  # nothing committed, 8 vectors stashed
+    emb = HashingEmbedder()
+    report = build_index([seeds_dir], ix, emb, progress=False)
+    assert emb.calls == report.added == total - 8 and report.chunks == total
+    assert not (ix / ".embed-stash").exists()  # cleared after the commit
+    assert FaissStore(ix).search_keyword("Inflection", 1)
+
+
+def _small_batches(real):  # type: ignore[no-untyped-def]
+    def run(texts, embedder, progress, keys=None, stash=None, batch=64):  # type: ignore[no-untyped-def]
+        return real(texts, embedder, progress, keys, stash, batch=4)
+
+    return run
