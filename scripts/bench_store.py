@@ -313,6 +313,90 @@ def section_index(work: Path, corpus: Path, n_files: int, stores: list[str], n_q
         pg.close()
 
 
+def section_replicas(work: Path, seconds: float, clients: int) -> None:
+    import asyncio
+    import json
+    import subprocess
+
+    import httpx
+
+    from index.builder import build_index
+    from index.embedder import load_embedder
+    from index.pg_store import PgStore
+    from tests.pg_server import new_database
+
+    url = new_database(_postgres(work), "bench_replicas")
+    store = PgStore.connect(url, must_exist=False)
+    build_index([ROOT / "seeds"], "", load_embedder(""), store=store, progress=False)
+    store.close()
+    lines = (ROOT / "eval" / "datasets" / "seeds.jsonl").read_text().splitlines()
+    questions = [json.loads(x)["question"] for x in lines]
+    env = {**os.environ, "RAG_STORE": "postgres", "RAG_DATABASE_URL": url, "RAG_BACKEND": "extractive"}
+    print(f"\n## replicas: `rag serve` (extractive) on one database, {clients} clients, {seconds:.0f} s each")
+    for replicas in (1, 2):
+        ports = [7890 + i for i in range(replicas)]
+        procs = [
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "rag"), "serve", "--port", str(p)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for p in ports
+        ]
+        try:
+            for p in ports:
+                _wait_health(f"http://127.0.0.1:{p}/api/health")
+            lat: list[float] = []
+            errors = 0
+
+            async def client(
+                i: int, http: httpx.AsyncClient, stop: float, ports: list[int], lat: list[float]
+            ) -> None:
+                nonlocal errors
+                n = i
+                while time.perf_counter() < stop:
+                    port = ports[n % len(ports)]
+                    t0 = time.perf_counter()
+                    r = await http.post(
+                        f"http://127.0.0.1:{port}/api/ask", json={"question": questions[n % len(questions)]}
+                    )
+                    lat.append(time.perf_counter() - t0)
+                    errors += r.status_code != 200
+                    n += clients
+
+            async def run(ports: list[int], lat: list[float]) -> None:
+                async with httpx.AsyncClient(timeout=60) as http:
+                    stop = time.perf_counter() + seconds
+                    await asyncio.gather(*(client(i, http, stop, ports, lat) for i in range(clients)))
+
+            t0 = time.perf_counter()
+            asyncio.run(run(ports, lat))
+            wall = time.perf_counter() - t0
+            print(
+                f"  {replicas} replica(s): {len(lat) / wall:6.1f} answers/s, p50 {pct(lat, 50):7.0f} ms, "
+                f"p99 {pct(lat, 99):7.0f} ms, {errors} errors of {len(lat)}"
+            )
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def _wait_health(url: str, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"no answer from {url} within {timeout:.0f} s")
+
+
 def _query_embedding_ms() -> float:
     from index.embedder import load_embedder
 
@@ -339,6 +423,7 @@ def main() -> int:
     parser.add_argument("--ann-threshold", type=int, default=200_000)
     parser.add_argument("--stores", nargs="+", default=["faiss", "hnsw", "postgres"])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30.0, help="load per replica setting (replicas)")
     parser.add_argument(
         "--corpus",
         default="/usr/share/doc/python3/html/library",
@@ -354,6 +439,8 @@ def main() -> int:
         section_startup(args.sizes, work, args.ann_threshold)
     if "index" in args.sections:
         section_index(work, Path(args.corpus), args.files, args.stores, min(args.queries, 200))
+    if "replicas" in args.sections:
+        section_replicas(work, args.seconds, 16)
     if "search" in args.sections:
         section_search(args.sizes, work, args.stores, args.queries)
     return 0
