@@ -120,7 +120,9 @@ def test_langchain_retriever_over_postgres(pg_url: str, seeds_dir: Path) -> None
     build_index([seeds_dir], "", HashingEmbedder(), store=store, progress=False)
     store.close()
     config = Config.from_env({}, store="postgres", database_url=pg_url, embed_model="fake-hash")
-    docs = RagRetriever.from_config(config, k=2).invoke("How much did Microsoft invest in Inflection?")
+    lc = RagRetriever.from_config(config, k=2)
+    docs = lc.invoke("How much did Microsoft invest in Inflection?")
+    lc.retriever.store.close()  # type: ignore[union-attr]
     assert len(docs) == 2 and docs[0].metadata["source"] == "000_cd01c28a230eedd7.txt"
     assert docs[0].metadata["scores"]["bm25"] > 0
 
