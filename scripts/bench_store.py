@@ -249,7 +249,9 @@ class _Replay:
         return np.vstack([self.table[t] for t in texts])
 
 
-def section_index(work: Path, corpus: Path, n_files: int, stores: list[str], n_queries: int) -> None:
+def section_index(
+    work: Path, corpus: Path, n_files: int, stores: list[str], n_queries: int, reuse: bool = False
+) -> None:
     import shutil
 
     from index.builder import build_index
@@ -268,20 +270,22 @@ def section_index(work: Path, corpus: Path, n_files: int, stores: list[str], n_q
     emb.embed(["warm up"])
     print(f"\n## indexing a real corpus: {len(files)} HTML pages of {corpus} (MiniLM, CPU)")
     ix = work / "real-faiss"
-    shutil.rmtree(ix, ignore_errors=True)
-    report = build_index([folder], ix, emb, progress=False)
-    rate = report.added / report.seconds
+    rng = np.random.default_rng(0)
+    if not (reuse and (ix / "manifest.json").exists()):  # --reuse: skip the (long) embedding run
+        shutil.rmtree(ix, ignore_errors=True)
+        report = build_index([folder], ix, emb, progress=False)
+        rate = report.added / report.seconds
+        texts = [embed_text(c) for c in FaissStore(ix).chunks]
+        sample = [texts[i] for i in rng.choice(len(texts), size=min(1000, len(texts)), replace=False)]
+        _, raw_s = timed(lambda: model.encode(sample, batch_size=16, normalize_embeddings=True))
+        raw = len(sample) / raw_s
+        print(
+            f"  build_index (load, chunk, embed, save): {report.chunks} chunks in {report.seconds:.0f} s = "
+            f"{rate:.1f} chunks/s"
+        )
+        print(f"  raw model.encode on 1,000 of the same chunks: {raw:.1f} chunks/s; ratio {rate / raw:.2f}")
     store = FaissStore(ix)
     texts = [embed_text(c) for c in store.chunks]
-    rng = np.random.default_rng(0)
-    sample = [texts[i] for i in rng.choice(len(texts), size=min(1000, len(texts)), replace=False)]
-    _, raw_s = timed(lambda: model.encode(sample, batch_size=16, normalize_embeddings=True))
-    raw = len(sample) / raw_s
-    print(
-        f"  build_index (load, chunk, embed, save): {report.chunks} chunks in {report.seconds:.0f} s = "
-        f"{rate:.1f} chunks/s"
-    )
-    print(f"  raw model.encode on 1,000 of the same chunks: {raw:.1f} chunks/s; ratio {rate / raw:.2f}")
     state = store.state
     assert state is not None
     table = {t: state.vectors[i].copy() for i, t in enumerate(texts)}
@@ -423,6 +427,7 @@ def main() -> int:
     parser.add_argument("--ann-threshold", type=int, default=200_000)
     parser.add_argument("--stores", nargs="+", default=["faiss", "hnsw", "postgres"])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--reuse", action="store_true", help="index: reuse the embedded corpus in --work")
     parser.add_argument("--seconds", type=float, default=30.0, help="load per replica setting (replicas)")
     parser.add_argument(
         "--corpus",
@@ -438,7 +443,7 @@ def main() -> int:
     if "startup" in args.sections:
         section_startup(args.sizes, work, args.ann_threshold)
     if "index" in args.sections:
-        section_index(work, Path(args.corpus), args.files, args.stores, min(args.queries, 200))
+        section_index(work, Path(args.corpus), args.files, args.stores, min(args.queries, 200), args.reuse)
     if "replicas" in args.sections:
         section_replicas(work, args.seconds, 16)
     if "search" in args.sections:
