@@ -241,9 +241,10 @@ def section_search(sizes: list[int], work: Path, stores: list[str], n_queries: i
 class _Replay:
     """Replays vectors embedded earlier (by text), so a second build measures the store, not the model."""
 
-    def __init__(self, name: str, table: dict[str, np.ndarray]) -> None:
+    def __init__(self, name: str, table: dict[str, np.ndarray], count_tokens: Any) -> None:
         self.name, self.table = name, table
         self.dim = len(next(iter(table.values())))
+        self.count_tokens = count_tokens  # the same chunking as the embedded run
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.vstack([self.table[t] for t in texts])
@@ -288,31 +289,51 @@ def section_index(
     texts = [embed_text(c) for c in store.chunks]
     state = store.state
     assert state is not None
-    table = {t: state.vectors[i].copy() for i, t in enumerate(texts)}
-    replay = _Replay(emb.name, table)
-    _, t_faiss = timed(lambda: build_index([folder], work / "real-faiss-2", replay, progress=False))
-    print(f"  store write with vectors known (no model): faiss {t_faiss:.1f} s", end="")
     admin = _postgres(work) if "postgres" in stores else ""
-    pg = None
+    if not reuse:
+        table = {t: state.vectors[i].copy() for i, t in enumerate(texts)}
+        replay = _Replay(emb.name, table, emb.count_tokens)  # type: ignore[attr-defined]
+        _, t_faiss = timed(lambda: build_index([folder], work / "real-faiss-2", replay, progress=False))
+        print(f"  store write with vectors known (no model): faiss {t_faiss:.1f} s", end="")
+        if admin:
+            from index.pg_store import PgStore
+            from tests.pg_server import new_database
+
+            pg = PgStore.connect(new_database(admin, "bench_real_w"), must_exist=False)
+            _, t_pg = timed(lambda: build_index([folder], "", replay, store=pg, progress=False))
+            print(f", postgres {t_pg:.1f} s", end="")
+            pg.close()
+        print()
+    _real_recall(state, emb, work, admin, n_queries, rng)
+
+
+def _real_recall(state: Any, emb: Any, work: Path, admin: str, n_queries: int, rng: Any) -> None:
+    """Recall of the ANN indexes on real MiniLM vectors; queries: the first sentence of random chunks."""
+    from index.store import IndexStore
+    from index.store_api import ChangeSet
+    from index.store_faiss import FaissStore
+
+    flat = FaissStore.from_state(state)
+    picks = rng.choice(len(state.chunks), size=n_queries, replace=False)
+    kq = [state.chunks[i].text.split(". ")[0][:200].strip() for i in picks]
+    qv = emb.embed(kq)
+    print(f"  search on real vectors ({len(state.chunks)} chunks, {n_queries} queries = first sentences):")
+    exact = measure("faiss flat", flat, qv, kq, None)
+    hnsw_state = IndexStore(
+        state.embed_model, state.dim, state.documents, state.chunks, np.array(state.vectors),
+        ann_threshold=0,
+    )  # fmt: skip
+    measure("faiss hnsw", FaissStore.from_state(hnsw_state), qv, kq, exact)
     if admin:
         from index.pg_store import PgStore
         from tests.pg_server import new_database
 
         pg = PgStore.connect(new_database(admin, "bench_real"), must_exist=False)
-        _, t_pg = timed(lambda: build_index([folder], "", replay, store=pg, progress=False))
-        print(f", postgres {t_pg:.1f} s", end="")
-    print()
-    # recall of the ANN indexes on real MiniLM vectors; queries: the first sentence of random chunks
-    picks = rng.choice(len(store.chunks), size=n_queries, replace=False)
-    qtexts = [store.chunks[i].text.split(". ")[0][:200] for i in picks]
-    qv = emb.embed(qtexts)
-    kq = qtexts
-    print(f"  search on real vectors ({len(store.chunks)} chunks, {n_queries} queries = first sentences):")
-    exact = measure("faiss flat", store, qv, kq, None)
-    hnsw = FaissStore(work / "real-hnsw", must_exist=False, ann_threshold=0)
-    build_index([folder], work / "real-hnsw", replay, store=hnsw, progress=False)
-    measure("faiss hnsw", hnsw, qv, kq, exact)
-    if pg is not None:
+        changes = ChangeSet(
+            state.embed_model, state.dim, dict(state.settings), list(state.documents.values()),
+            list(state.chunks), np.array(state.vectors), state._keys(), replace_all=True,
+        )  # fmt: skip
+        pg.apply(changes)
         measure("postgres", pg, qv, kq, exact)
         pg.close()
 
