@@ -140,13 +140,17 @@ def open_retriever(config: Config, embedder: Embedder | None = None) -> HybridRe
     built with another model), ModelMissingError, or StoreError (database unreachable), each naming the fix.
     """
     store = open_config_store(config)  # fails fast, before loading a model, when there is no index
-    embedder = embedder or load_embedder(
-        config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout
-    )
-    info = store.info()
-    check_store(store, embedder.name, None, store_location(config))
-    if info is not None and info.dim != embedder.dim:
-        check_store(store, embedder.name, embedder.dim, store_location(config))
+    try:
+        embedder = embedder or load_embedder(
+            config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout
+        )
+        info = store.info()
+        check_store(store, embedder.name, None, store_location(config))
+        if info is not None and info.dim != embedder.dim:
+            check_store(store, embedder.name, embedder.dim, store_location(config))
+    except BaseException:
+        store.close()  # a database pool would otherwise outlive the error
+        raise
     if hasattr(store, "embedder_name"):
         store.embedder_name = embedder.name  # a reload must fit the model too
     return HybridRetriever(store, embedder, fetch_k=config.fetch_k, default_k=config.k)
