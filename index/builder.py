@@ -20,10 +20,11 @@ import numpy as np
 
 from index.chunker import CHUNKER_VERSION, chunk_document, embed_text
 from index.embedder import Embedder
-from index.errors import IndexCorruptError, IndexMissingError, UnreadableFileError
+from index.errors import UnreadableFileError
 from index.loaders import iter_files, load_file
 from index.records import Chunk, Document, content_hash
-from index.store import IndexStore, write_lock
+from index.store_api import ChangeSet, Store, StoredDocument
+from index.store_stash import EmbedStash
 
 log = logging.getLogger(__name__)
 
@@ -61,120 +62,140 @@ def build_index(
     chunk_tokens: int = 200,
     chunk_overlap: int = 40,
     progress: bool | None = None,
+    store: Store | None = None,
 ) -> BuildReport:
-    """Index `paths` (files and folders) into `index_dir`, re-embedding only what changed.
+    """Index `paths` (files and folders) into `store` (default: the FAISS folder `index_dir`).
 
-    The index then holds exactly the readable files under `paths`. Unreadable files are reported in
-    `report.failures` and skipped. Raises UnreadableFileError when nothing at all can be read.
-    `progress=None` shows a bar only on a terminal.
+    Only what changed is re-read, re-chunked and re-embedded; the store then holds exactly the readable
+    files under `paths`. Unreadable files are reported in `report.failures` and skipped. Raises
+    UnreadableFileError when nothing at all can be read. `progress=None` shows a bar only on a terminal.
     Example: build_index(["seeds"], ".rag", load_embedder("")).summary()
     """
-    with write_lock(index_dir):
+    if store is None:
+        from index.store_faiss import FaissStore
+
+        store = FaissStore(index_dir, must_exist=False)
+    with store.writer():
         return _build(
-            [Path(p) for p in paths], Path(index_dir), embedder, chunk_tokens, chunk_overlap, progress
+            [Path(p) for p in paths], store, embedder, chunk_tokens, chunk_overlap, progress, str(index_dir)
         )
 
 
 def _build(
     paths: list[Path],
-    index_dir: Path,
+    store: Store,
     embedder: Embedder,
     chunk_tokens: int,
     chunk_overlap: int,
     progress: bool | None,
+    where: str,
 ) -> BuildReport:
     t0 = time.perf_counter()
-    report = BuildReport(index_dir=str(index_dir))
-    old = _previous(index_dir, embedder.name)
+    report = BuildReport(index_dir=where)
+    info = store.info()
+    fresh = info is None or info.embed_model != embedder.name  # another model: nothing can be reused
+    if info is not None and fresh:
+        log.warning(
+            "Re-embedding everything: the index was built with %r, now %r.", info.embed_model, embedder.name
+        )
     # the chunker's version is a setting too: a new chunking rule re-chunks (vectors are still reused)
     settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION}
-    same_chunking = old is not None and all(old.settings.get(k) == v for k, v in settings.items())
+    same_chunking = (
+        info is not None and not fresh and all(info.settings.get(k) == v for k, v in settings.items())
+    )
+    stored = {} if fresh else store.stored_documents()
 
-    documents: dict[str, Document] = {}
+    kept: dict[str, StoredDocument] = {}  # unchanged files: not even re-read
+    loaded: dict[str, Document] = {}
     for path, root in iter_files(paths, report.failures):
-        doc = _reuse_unchanged(old, path, root) if same_chunking else None
-        if doc is None:
+        meta = _unchanged(stored, path, root) if same_chunking else None
+        source = meta.source if meta is not None else None
+        doc = None
+        if meta is None:
             try:
                 doc = load_file(path, root)
             except UnreadableFileError as err:
                 report.failures.append((str(path), str(err).removeprefix(f"{path}: ")))
                 continue
-        if doc.source in documents:
-            report.failures.append((str(path), f"same relative path as another file ({doc.source}); skipped"))
+            source = doc.source
+        assert source is not None
+        if source in kept or source in loaded:
+            report.failures.append((str(path), f"same relative path as another file ({source}); skipped"))
             continue
-        documents[doc.source] = doc
-    if not documents:
-        where = ", ".join(str(p) for p in paths) or "(no paths)"
+        if meta is not None:
+            kept[source] = meta
+        elif doc is not None:
+            loaded[source] = doc
+    if not kept and not loaded:
+        where_ = ", ".join(str(p) for p in paths) or "(no paths)"
         detail = "; ".join(f"{p}: {r}" for p, r in report.failures[:3])
         raise UnreadableFileError(
-            f"No readable documents in {where}"
+            f"No readable documents in {where_}"
             + (f" ({detail})." if detail else ".")
             + " Give `rag index` folders or .txt/.md/.html/.pdf/.docx files."
         )
 
-    old_docs = old.documents if old is not None else {}
     count_tokens = getattr(embedder, "count_tokens", None)
     chunks: list[Chunk] = []
-    for source, doc in documents.items():
-        prev = old_docs.get(source)
+    for source, doc in loaded.items():
+        prev = stored.get(source)
         if prev is None:
             report.docs_added += 1
         elif prev.id != doc.id:
             report.docs_changed += 1
-        if same_chunking and old is not None and prev is not None and prev.id == doc.id:
-            chunks.extend(c for c in old.chunks if c.source == source)
+        if same_chunking and prev is not None and prev.id == doc.id:
+            chunks.extend(store.chunks_of(source))  # touched but unchanged: same chunks, same vectors
         else:
             chunks.extend(chunk_document(doc, chunk_tokens, chunk_overlap, count_tokens))
-    report.docs_removed = sum(1 for s in old_docs if s not in documents)
+    removed = [s for s in stored if s not in kept and s not in loaded]
+    report.docs_removed = len(removed)
 
     texts = [embed_text(c) for c in chunks]
     keys = [content_hash(t) for t in texts]
-    vectors, embedded = _vectors_for(texts, keys, old, embedder, progress)
-    unchanged = (
-        old is not None
-        and same_chunking
-        and embedded == 0
-        and old.documents == documents
-        and [c.id for c in old.chunks] == [c.id for c in chunks]
+    known = store.known_vectors(keys) if not fresh and keys else {}
+    stash = EmbedStash(where, embedder.name) if where else None  # vectors of a run that crashed
+    if stash is not None and keys:
+        known.update(stash.load(set(keys) - set(known)))
+    dim = info.dim if info is not None and not fresh else embedder.dim
+    vectors, embedded = _vectors_for(texts, keys, known, dim, embedder, progress, stash)
+    changes = ChangeSet(
+        embed_model=embedder.name,
+        dim=vectors.shape[1] if len(vectors) else dim,
+        settings=settings,
+        documents=list(loaded.values()),
+        chunks=chunks,
+        vectors=vectors,
+        embed_keys=keys,
+        removed=removed,
+        replace_all=fresh,
     )
-    if not unchanged:  # nothing to write when nothing changed: the previous index stays as it is
-        store = IndexStore(embedder.name, vectors.shape[1], documents, chunks, vectors, settings, keys)
-        store.save(index_dir)
+    if not changes.empty or not same_chunking:  # nothing changed: the previous index stays as it is
+        store.apply(changes)
+    if stash is not None:
+        stash.clear()  # committed: nothing left to resume
 
-    old_ids = {c.id for c in old.chunks} if old is not None else set()
     new_ids = {c.id for c in chunks}
-    report.documents, report.chunks = len(documents), len(chunks)
+    gone = [i for s in (*removed, *loaded) if s in stored for i in stored[s].chunk_ids]
+    report.documents = len(kept) + len(loaded)
+    report.chunks = sum(len(m.chunk_ids) for m in kept.values()) + len(chunks)
     report.added = embedded
-    report.reused = len(chunks) - embedded
-    report.removed = len(old_ids - new_ids)
+    report.reused = report.chunks - embedded
+    report.removed = sum(1 for i in set(gone) if i not in new_ids)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _previous(index_dir: Path, embed_model: str) -> IndexStore | None:
-    """The index to update, or None to start afresh (none yet, another model, or damaged)."""
-    try:
-        return IndexStore.load(index_dir, embedder_name=embed_model)
-    except IndexMissingError:
-        return None
-    except IndexCorruptError as err:
-        log.warning("Building a new index; the previous one cannot be reused: %s", err)
-        return None
-
-
-def _reuse_unchanged(old: IndexStore | None, path: Path, root: Path) -> Document | None:
+def _unchanged(stored: dict[str, StoredDocument], path: Path, root: Path) -> StoredDocument | None:
     """The stored document when the file's mtime is unchanged and its size matches the stored text."""
-    if old is None:
-        return None
     try:
         source = path.resolve().relative_to(root.resolve()).as_posix()
         stat = path.stat()
     except (ValueError, OSError):
         return None
-    doc = old.document(source)
+    doc = stored.get(source)
     if doc is None or doc.path != str(path.resolve()) or doc.mtime != stat.st_mtime:
         return None
-    if path.suffix.lower() in (".txt", ".md", ".markdown") and stat.st_size < len(doc.text):
+    if path.suffix.lower() in (".txt", ".md", ".markdown") and stat.st_size < doc.chars:
         return None  # cheap sanity check; a text file's bytes are never fewer than its characters
     return doc
 
@@ -182,23 +203,22 @@ def _reuse_unchanged(old: IndexStore | None, path: Path, root: Path) -> Document
 def _vectors_for(
     texts: Sequence[str],
     keys: Sequence[str],
-    old: IndexStore | None,
+    known: dict[str, np.ndarray],
+    dim: int,
     embedder: Embedder,
     progress: bool | None,
+    stash: EmbedStash | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for all texts, reusing stored ones by content hash; returns (vectors, number embedded)."""
-    known: dict[str, np.ndarray] = {}
-    if old is not None:
-        for key, row in zip(old.embed_keys, old.vectors, strict=False):
-            if key:
-                known[key] = row
+    known = dict(known)
     todo: dict[str, str] = {}  # key -> text, each distinct text once
     for key, text in zip(keys, texts, strict=True):
         if key not in known and key not in todo:
             todo[key] = text
-    fresh = _embed_batches(list(todo.values()), embedder, progress)
+    fresh = _embed_batches(list(todo.values()), embedder, progress, list(todo), stash)
     known.update(zip(todo.keys(), fresh, strict=True))
-    dim = fresh.shape[1] if len(todo) else (old.dim if old is not None else embedder.dim)
+    if len(todo):
+        dim = fresh.shape[1]
     vectors = (
         np.vstack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
     )
@@ -206,8 +226,14 @@ def _vectors_for(
 
 
 def _embed_batches(
-    texts: list[str], embedder: Embedder, progress: bool | None, batch: int = 64
+    texts: list[str],
+    embedder: Embedder,
+    progress: bool | None,
+    keys: list[str] | None = None,
+    stash: EmbedStash | None = None,
+    batch: int = 64,
 ) -> np.ndarray:
+    batch = int(getattr(embedder, "preferred_batch", batch))  # a remote embedder sends several at once
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     show = sys.stderr.isatty() if progress is None else progress
@@ -221,6 +247,8 @@ def _embed_batches(
         for i in range(0, len(texts), batch):
             part = embedder.embed(texts[i : i + batch])
             parts.append(np.asarray(part, dtype=np.float32))
+            if stash is not None and keys is not None:
+                stash.add(keys[i : i + batch], parts[-1])
             if bar is not None:
                 bar.update(len(part))
     finally:

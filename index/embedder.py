@@ -4,7 +4,8 @@
 local folder with the hub switched off; a local folder or a hub model name also works. Names in
 `EMBEDDERS` (e.g. the deterministic "fake-hash" used by unit tests) are built through the same path.
 The model is loaded lazily, on the first `embed`, `dim` or `count_tokens`, so an index run with nothing
-to embed never pays for it. Leaves out API embedders (OpenAI etc.) and GPU selection.
+to embed never pays for it. An OpenAI-compatible endpoint (RAG_EMBED_URL) is `index.embedder_remote`.
+Leaves out GPU selection.
 """
 
 from __future__ import annotations
@@ -151,13 +152,21 @@ def _fake_hash() -> Embedder:
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {"fake-hash": _fake_hash}
 
 
-def load_embedder(name_or_path: str = "", batch_size: int = 16) -> Embedder:
+def load_embedder(
+    name_or_path: str = "", batch_size: int = 16, url: str = "", timeout: float = 60.0
+) -> Embedder:
     """The embedder for RAG_EMBED_MODEL: "" = packaged MiniLM, a registered name, a local folder or hub name.
 
-    Real models are cached, so every part of a process shares one. Raises ModelMissingError naming the fix.
+    With `url` (RAG_EMBED_URL) the texts go to that OpenAI-compatible endpoint instead, as model
+    `name_or_path` ("" = all-MiniLM-L6-v2). Real models are cached, so every part of a process shares one.
+    Raises ModelMissingError naming the fix.
     Example: load_embedder("fake-hash").dim -> 256
     """
     name = name_or_path.strip()
+    if url:
+        from index.embedder_remote import RemoteEmbedder
+
+        return RemoteEmbedder(url, DEFAULT_MODEL if name in _DEFAULT_ALIASES else name, timeout=timeout)
     if name in EMBEDDERS:
         return EMBEDDERS[name]()
     if name in _DEFAULT_ALIASES:

@@ -41,3 +41,7 @@ class QueryError(RagError):
 
 class BackendError(RagError):
     """A generator backend is unreachable, misconfigured or failed."""
+
+
+class StoreError(RagError):
+    """The store's server (PostgreSQL) is unreachable, lacks an extension, or refused a write."""

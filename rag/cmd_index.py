@@ -54,6 +54,17 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--index-dir", default=argparse.SUPPRESS, help="index folder (default .rag, env RAG_INDEX_DIR)"
     )
     p.add_argument("--embed-model", default=argparse.SUPPRESS, help="embedding model (env RAG_EMBED_MODEL)")
+    p.add_argument(
+        "--store",
+        choices=("faiss", "postgres"),
+        default=argparse.SUPPRESS,
+        help="where the index lives (env RAG_STORE; default faiss)",
+    )
+    p.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="PostgreSQL URL for --store postgres (env RAG_DATABASE_URL)",
+    )
 
 
 def _config(args: argparse.Namespace, config: Config) -> Config:
@@ -62,6 +73,8 @@ def _config(args: argparse.Namespace, config: Config) -> Config:
         embed_model=getattr(args, "embed_model", None),
         chunk_tokens=getattr(args, "chunk_tokens", None),
         chunk_overlap=getattr(args, "chunk_overlap", None),
+        store=getattr(args, "store", None),
+        database_url=getattr(args, "database_url", None),
     )
 
 
@@ -78,6 +91,7 @@ def quiet_libraries() -> None:
 def run_index(args: argparse.Namespace, config: Config) -> int:
     from index.builder import build_index
     from index.embedder import load_embedder
+    from rag.retriever import open_config_store, store_location
 
     quiet_libraries()
     config = _config(args, config)
@@ -87,16 +101,21 @@ def run_index(args: argparse.Namespace, config: Config) -> int:
         raise UnreadableFileError(
             f"No such file or folder: {', '.join(missing)}. Check the path and run again."
         )
-    report = build_index(
-        paths,
-        config.index_path,
-        load_embedder(config.embed_model, config.embed_batch),
-        chunk_tokens=config.chunk_tokens,
-        chunk_overlap=config.chunk_overlap,
-    )
+    store = open_config_store(config, must_exist=False)
+    try:
+        report = build_index(
+            paths,
+            config.index_path,
+            load_embedder(config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout),
+            chunk_tokens=config.chunk_tokens,
+            chunk_overlap=config.chunk_overlap,
+            store=store,
+        )
+    finally:
+        store.close()
     for path, reason in report.failures:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    print(f"{report.summary()} Index: {config.index_dir}")
+    print(f"{report.summary()} Index: {store_location(config)}")
     return 0
 
 
@@ -112,7 +131,10 @@ def run_search(args: argparse.Namespace, config: Config) -> int:
 
         raise QueryError("The query is empty: type a question or some keywords.")
     retriever = open_retriever(config)
-    hits = retriever.search(query, args.k if args.k is not None else config.k)
+    try:
+        hits = retriever.search(query, args.k if args.k is not None else config.k)
+    finally:
+        retriever.store.close()
     if args.json:
         print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0

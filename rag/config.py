@@ -59,6 +59,12 @@ class Config:
     min_relevance: float = 0.1  # best dense similarity below this = off-topic, declined before generation
     min_lexical_support: float = 0.6  # the same for the lexical judge (no model; a baseline, not calibrated)
     extractive_min_score: float = 0.3  # extractive backend: sentence score needed to be proposed at all
+    # --- store and scale-out (issue 10; see docs/scaling.md)
+    store: str = "faiss"  # faiss (index folder RAG_INDEX_DIR) | postgres (RAG_DATABASE_URL)
+    database_url: str = ""  # e.g. postgresql://rag@db.internal/rag; the password may come from PGPASSWORD
+    ann_threshold: int = 200_000  # FAISS: chunks above which an approximate (HNSW) index replaces exact
+    embed_url: str = ""  # OpenAI-compatible /v1/embeddings endpoint; "" = embed in-process
+    embed_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

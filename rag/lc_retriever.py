@@ -4,7 +4,8 @@
 `Document`s whose `page_content` is the passage and whose metadata holds source, title, chunk_id, start,
 end, rank, score and the dense/BM25 scores. Build it around an open `HybridRetriever`
 (`RagRetriever(retriever=r)`), or let it open the index itself from `index_dir`/`embed_model`
-(defaults: the `RAG_*` environment). Leaves out langchain's vector-store interface (adding documents).
+(defaults: the `RAG_*` environment), over either store (`store="postgres"`, `database_url=...`).
+Leaves out langchain's vector-store interface (adding documents).
 """
 
 from __future__ import annotations
@@ -30,17 +31,26 @@ class RagRetriever(BaseRetriever):
     k: int = 4
     index_dir: str | None = None
     embed_model: str | None = None
+    store: str | None = None  # "faiss" | "postgres" (default: RAG_STORE)
+    database_url: str | None = Field(default=None, repr=False)  # may hold a password
     retriever: HybridRetriever | None = Field(default=None, exclude=True, repr=False)
 
     def model_post_init(self, context: Any, /) -> None:
         if self.retriever is None:
-            config = Config.from_env(index_dir=self.index_dir, embed_model=self.embed_model)
+            config = Config.from_env(
+                index_dir=self.index_dir,
+                embed_model=self.embed_model,
+                store=self.store,
+                database_url=self.database_url,
+            )
             self.retriever = open_retriever(config)
 
     @classmethod
     def from_config(cls, config: Config, k: int | None = None) -> RagRetriever:
         """Open the index that `config` names."""
-        return cls(retriever=open_retriever(config), k=k or config.k, index_dir=config.index_dir)
+        return cls(
+            retriever=open_retriever(config), k=k or config.k, index_dir=config.index_dir, store=config.store
+        )
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None

@@ -8,14 +8,13 @@ questions of eval/datasets/seeds.jsonl, score fusion put an answer-bearing passa
 (RRF 56%, BM25 alone 67%, dense alone 42%) and in the top 3 for 86% (RRF 86%). Every hit carries both
 raw scores in `hit.scores` ("dense" is the cosine, comparable across queries; "bm25" is 0 where no
 query word matches). Near-duplicates (identical text, or
-passages overlapping by more than half) keep only the best. BM25 is built in memory at load time from the
-docstore (milliseconds at this scale), so nothing but FAISS and JSON lives on disk.
+passages overlapping by more than half) keep only the best. Both sides come from a `Store`
+(`index.store_api`): FAISS + bm25s by default, pgvector + PostgreSQL full text with RAG_STORE=postgres.
 Leaves out rerankers (no offline cross-encoder exists) and metadata filters.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,8 +24,10 @@ import numpy as np
 from index.embedder import Embedder, load_embedder
 from index.errors import QueryError
 from index.records import Chunk, Hit
-from index.store import IndexStore, read_manifest
-from index.tokens import keyword_tokens
+from index.store import IndexStore
+from index.store_api import Store
+from index.store_faiss import FaissStore
+from index.stores import check_store, open_store
 from rag.config import Config
 
 RRF_K = 60  # the usual constant of reciprocal rank fusion (Cormack et al. 2009)
@@ -39,7 +40,7 @@ FUSIONS = ("score", "rrf")
 
 @dataclass
 class _Candidate:
-    row: int
+    chunk: Chunk
     dense_rank: int = 0  # 0 = not in that list
     bm25_rank: int = 0
     bm25: float = 0.0
@@ -47,11 +48,11 @@ class _Candidate:
 
 
 class HybridRetriever:
-    """`search(query, k)` over one loaded index. Build it with `open_retriever(config)`."""
+    """`search(query, k)` over one `Store` (FAISS or PostgreSQL). Build it with `open_retriever(config)`."""
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store | IndexStore,
         embedder: Embedder,
         fetch_k: int = 30,
         default_k: int = 5,
@@ -60,48 +61,47 @@ class HybridRetriever:
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"Unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}.")
-        self.store = store
+        if isinstance(store, IndexStore):  # an in-memory index (tests, benchmarks)
+            store = FaissStore.from_state(store)
+        self.store: Store = store
         self.embedder = embedder
         self.fetch_k = fetch_k
         self.default_k = default_k
         self.fusion = fusion
         self.dense_weight = dense_weight
-        self._bm25 = _build_bm25([c.text if not c.title else f"{c.title}\n{c.text}" for c in store.chunks])
         self._qvecs: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-
-    @property
-    def chunks(self) -> list[Chunk]:
-        return self.store.chunks
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k best passages for `query`, best first, ranks from 1. Raises QueryError for an empty query."""
         if not query or not query.strip():
             raise QueryError("The query is empty: type a question or some keywords.")
         k = self.default_k if k is None else k
-        if k <= 0 or not self.store.chunks:
+        self.store.refresh()  # another process may have re-indexed (cheap: at most a stat per second)
+        if k <= 0:
             return []
         fetch = max(self.fetch_k, k * 3)
         qvec = self.query_vector(query.strip())
-        candidates: dict[int, _Candidate] = {}
-        for rank, (row, _) in enumerate(self.store.search_dense(qvec, fetch), start=1):
-            candidates.setdefault(row, _Candidate(row)).dense_rank = rank
-        for rank, (row, score) in enumerate(self._bm25_top(query, fetch), start=1):
-            cand = candidates.setdefault(row, _Candidate(row))
+        candidates: dict[str, _Candidate] = {}
+        for rank, (chunk, _) in enumerate(self.store.search_dense(qvec, fetch), start=1):
+            candidates.setdefault(chunk.id, _Candidate(chunk)).dense_rank = rank
+        for rank, (chunk, score) in enumerate(self.store.search_keyword(query, fetch), start=1):
+            cand = candidates.setdefault(chunk.id, _Candidate(chunk))
             cand.bm25_rank, cand.bm25 = rank, score
+        if not candidates:
+            return []
         cands = list(candidates.values())
-        dense = self.store.vectors[[c.row for c in cands]] @ qvec
+        dense = self.store.similarities(qvec, [c.chunk.id for c in cands])
         self._fuse(cands, dense)
-        order = sorted(range(len(cands)), key=lambda i: (-cands[i].fused, cands[i].row))
-        ranked = [cands[i] for i in order]
-        dense = dense[order]
+        # ties (rare: equal fused scores) go by chunk id, so both stores order them alike
+        order = sorted(range(len(cands)), key=lambda i: (-cands[i].fused, cands[i].chunk.id))
         hits: list[Hit] = []
-        for cand, cos in zip(ranked, dense, strict=True):
-            chunk = self.store.chunks[cand.row]
-            if any(_duplicate(chunk, h.chunk) for h in hits):
+        for i in order:
+            cand, cos = cands[i], dense[i]
+            if any(_duplicate(cand.chunk, h.chunk) for h in hits):
                 continue
             scores = {"dense": float(cos), "bm25": float(cand.bm25)}
-            hits.append(Hit(chunk=chunk, score=float(cand.fused), rank=len(hits) + 1, scores=scores))
+            hits.append(Hit(chunk=cand.chunk, score=float(cand.fused), rank=len(hits) + 1, scores=scores))
             if len(hits) == k:
                 break
         return hits
@@ -132,41 +132,44 @@ class HybridRetriever:
                 self._qvecs.popitem(last=False)
         return vec
 
-    def _bm25_top(self, query: str, n: int) -> list[tuple[int, float]]:
-        tokens = keyword_tokens(query)
-        if not tokens or self._bm25 is None:
-            return []
-        scores = self._bm25.get_scores(tokens)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
 
 def open_retriever(config: Config, embedder: Embedder | None = None) -> HybridRetriever:
-    """Load the index at `config.index_dir` and the embedder it was built with.
+    """Open the store that `config` names (RAG_STORE) and the embedder it was built with.
 
     Raises IndexMissingError ("No index at .rag. Run `rag index` first."), IndexCorruptError (damaged, or
-    built with another model) or ModelMissingError, each naming the fix.
+    built with another model), ModelMissingError, or StoreError (database unreachable), each naming the fix.
     """
-    read_manifest(config.index_dir)  # fail fast, before loading a model, when there is no index
-    embedder = embedder or load_embedder(config.embed_model, config.embed_batch)
-    store = IndexStore.load(config.index_dir, embedder_name=embedder.name)
-    if store.dim != embedder.dim:
-        store = IndexStore.load(config.index_dir, embedder_name=embedder.name, dim=embedder.dim)
+    store = open_config_store(config)  # fails fast, before loading a model, when there is no index
+    try:
+        embedder = embedder or load_embedder(
+            config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout
+        )
+        info = store.info()
+        check_store(store, embedder.name, None, store_location(config))
+        if info is not None and info.dim != embedder.dim:
+            check_store(store, embedder.name, embedder.dim, store_location(config))
+    except BaseException:
+        store.close()  # a database pool would otherwise outlive the error
+        raise
+    if hasattr(store, "embedder_name"):
+        store.embedder_name = embedder.name  # a reload must fit the model too
     return HybridRetriever(store, embedder, fetch_k=config.fetch_k, default_k=config.k)
 
 
-def _build_bm25(texts: list[str]):  # type: ignore[no-untyped-def]
-    if not texts:
-        return None
-    import bm25s
+def open_config_store(config: Config, must_exist: bool = True) -> Store:
+    """The store RAG_STORE names: the FAISS folder RAG_INDEX_DIR, or the database RAG_DATABASE_URL."""
+    return open_store(
+        config.store, index_dir=config.index_dir, database_url=config.database_url, must_exist=must_exist
+    )
 
-    logging.getLogger("bm25s").setLevel(logging.ERROR)
-    bm25 = bm25s.BM25()
-    # an empty token list would break bm25s; a placeholder keeps row numbers aligned with chunks
-    bm25.index([keyword_tokens(t) or ["\x00"] for t in texts], show_progress=False)
-    return bm25
+
+def store_location(config: Config) -> str:
+    """Where the store lives, for messages (a database URL without its password)."""
+    if config.store == "postgres":
+        from index.pg_store import redact
+
+        return redact(config.database_url)
+    return config.index_dir
 
 
 def _duplicate(a: Chunk, b: Chunk) -> bool:

@@ -56,3 +56,25 @@ def real_config(real_index_dir, seeds_dir, tmp_path_factory):
         corpus=str(seeds_dir),
         feedback_path=str(tmp_path_factory.mktemp("fb") / "feedback.jsonl"),
     )
+
+
+# --- store (issue 10): one real PostgreSQL + pgvector per session, a fresh database per test
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
+    from tests.pg_server import start
+
+    url, server = start(tmp_path_factory.mktemp("pg"))
+    yield url
+    if server is not None:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url, request) -> str:
+    """The URL of an empty database for this test."""
+    import re
+
+    from tests.pg_server import new_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    return new_database(pg_admin_url, name)

@@ -1,11 +1,14 @@
 """Thumbs up/down on answers, appended as JSON lines to `Config.feedback_path` for later review.
 
 One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "source"}.
+With RAG_STORE=postgres (or a `postgresql://` URL as the path) the same records go to the database's
+`rag_feedback` table instead, so every replica writes to one place.
 Leaves out any review tooling; the file is plain JSONL (`jq`, pandas).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -56,6 +59,10 @@ def record_feedback(
     }
     if comment:
         record["comment"] = comment
+    db = _database(path)
+    if db is not None:
+        db.add_feedback(record)
+        return record
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False) + "\n"
@@ -66,7 +73,31 @@ def record_feedback(
 
 def read_feedback(path: str | Path) -> list[dict[str, Any]]:
     """All recorded votes (empty when the file does not exist yet)."""
+    db = _database(path)
+    if db is not None:
+        return list(db.feedback())
     p = Path(path)
     if not p.exists():
         return []
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _database(path: str | Path) -> Any:
+    """The PostgreSQL store feedback goes to, or None for the JSONL file."""
+    url = str(path)
+    if not url.startswith(("postgresql://", "postgres://")):
+        from rag.config import Config
+
+        config = Config.from_env()
+        if config.store != "postgres":
+            return None
+        url = config.database_url
+    return _store(url)
+
+
+@functools.lru_cache(maxsize=4)
+def _store(url: str) -> Any:
+    from rag.config import Config
+    from rag.retriever import open_config_store
+
+    return open_config_store(Config.from_env({}, store="postgres", database_url=url), must_exist=False)
