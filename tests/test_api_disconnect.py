@@ -59,7 +59,9 @@ def test_twenty_abandoned_streams_free_every_slot_and_ask_still_answers():
     with server as url:
         seen: list[str] = []
         threads = [
-            threading.Thread(target=lambda: seen.append(_abandon_stream(url, {"question": QUESTION}, "token")))
+            threading.Thread(
+                target=lambda: seen.append(_abandon_stream(url, {"question": QUESTION}, "token"))
+            )
             for _ in range(20)
         ]
         for t in threads:
@@ -138,7 +140,9 @@ def test_local_model_stops_when_the_stream_is_abandoned(real_config):
     pipeline.warm_up("local")
     with ServerThread(build_server(pipeline, env={})) as url:
         threads = [
-            threading.Thread(target=_abandon_stream, args=(url, {"question": "Who leads Microsoft AI?"}, "token"))
+            threading.Thread(
+                target=_abandon_stream, args=(url, {"question": "Who leads Microsoft AI?"}, "token")
+            )
             for _ in range(20)
         ]
         for t in threads:

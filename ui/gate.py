@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -67,7 +67,7 @@ class Ticket:
         self._lock = threading.Lock()
 
     def acquire(self, deadline: float | None = None, cancelled: threading.Event | None = None) -> None:
-        """Block until a slot is free; GenerationTimeout past `deadline` (monotonic), Cancelled on `cancelled`."""
+        """Wait for a slot; GenerationTimeout past `deadline` (monotonic), Cancelled when `cancelled`."""
         while True:
             if cancelled is not None and cancelled.is_set():
                 self.release()
@@ -186,7 +186,9 @@ class GenerationGate:
             return False
         now = time.monotonic()
         with self._lock:
-            return any(now - t > self.stuck_after_s for lane in self.lanes.values() for t in lane.held_since.values())
+            return any(
+                now - t > self.stuck_after_s for lane in self.lanes.values() for t in lane.held_since.values()
+            )
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -211,7 +213,7 @@ def gated_stream(
     ticket: Ticket | None = None,
     deadline: float | None = None,
     cancelled: threading.Event | None = None,
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """Yield `events`, holding a slot of `backend`'s lane while generating.
 
     With `ungated_first` the first event (the pipeline's `Sources`, i.e. retrieval only) is produced

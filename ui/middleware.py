@@ -125,7 +125,9 @@ class Guard:
             limit = self.max_upload + MULTIPART_SLACK if path.endswith(UPLOAD_SUFFIX) else self.max_body
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                return await self._reject(scope, send, 413, "RequestTooLarge", f"Request body over {limit} bytes.")
+                return await self._reject(
+                    scope, send, 413, "RequestTooLarge", f"Request body over {limit} bytes."
+                )
             if not path.endswith(UPLOAD_SUFFIX) and scope.get("method") in ("POST", "PUT", "PATCH"):
                 body = await self._read_body(receive, limit)
                 if body is None:
@@ -134,8 +136,11 @@ class Guard:
                     )
                 if path.startswith("/api/") and b"\\u" in body and self._bad_json(body):
                     return await self._reject(
-                        scope, send, 400, "InvalidJSON",
-                        "The JSON body contains an invalid \\u escape (a lone surrogate); send valid UTF-8 text.",
+                        scope,
+                        send,
+                        400,
+                        "InvalidJSON",
+                        "The JSON body has an invalid \\u escape (a lone surrogate); send valid UTF-8 text.",
                     )
                 receive = self._replay(body, receive)
             else:
@@ -236,6 +241,8 @@ class Guard:
             headers.append((b"www-authenticate", b'Basic realm="rag-chat", charset="UTF-8"'))
         if retry_after:
             headers.append((b"retry-after", str(retry_after).encode()))
+        if status == 413:  # stop the rest of an oversized upload instead of reading and discarding it
+            headers.append((b"connection", b"close"))
         if self.csp:
             headers.append((b"content-security-policy", self.csp.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

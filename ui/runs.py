@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 from ui.gate import Cancelled, GenerationGate, GenerationTimeout, Ticket, gated_stream
 
 _END: Any = object()
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[Any]]
 
 
 class ClientGone(Exception):
@@ -67,8 +67,11 @@ class Run:
 
     def _work(self) -> None:
         try:
-            stream = gated_stream(
-                self._gate, self._make_events(), ticket=self._ticket, deadline=self.deadline,
+            stream: Generator[Any, None, None] = gated_stream(
+                self._gate,
+                self._make_events(),
+                ticket=self._ticket,
+                deadline=self.deadline,
                 cancelled=self.cancelled,
             )
             try:
