@@ -22,7 +22,7 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from ui.api import build_router
@@ -50,12 +50,13 @@ def frame_ancestors(origins: list[str]) -> str | None:
 
 # Every page we serve (chat, embed view, docs) gets this policy: our own scripts, styles and images only,
 # no remote images (tracking pixels in documents), no plugins, no <base> tricks, no posting elsewhere.
-# Gradio needs 'unsafe-inline' for scripts (its page carries inline bootstrap <script>s with the app
-# config) and styles (the theme and components set style attributes); blob:/data: images are Gradio's
-# own icons and avatars, never remote URLs.
+# Measured in Chromium against Gradio 6: its page does not start without 'unsafe-eval' (its front end
+# evaluates a string as JavaScript at load) and 'unsafe-inline' scripts (inline bootstrap <script>s with
+# the app config); 'unsafe-inline' styles are the theme's and components' style attributes. blob:/data:
+# images are Gradio's own icons, never remote URLs. Remote hosts are allowed for nothing.
 CSP_BASE = (
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
@@ -97,6 +98,25 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "ValidationError", "detail": detail}, status_code=422)
 
 
+def mount_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI 5 from the `swagger-ui-py` package's files: works offline, under our CSP."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    static = Path(swagger_ui.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="rag-chat API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
+
 def build_server(
     pipeline: PipelineLike,
     *,
@@ -124,7 +144,9 @@ def build_server(
         title="rag-chat",
         description="Ask questions about the indexed documents; answers cite the passages they use.",
         version="0.1.0",
+        docs_url=None,  # served below from local files: the default page loads scripts from a CDN
     )
+    mount_docs(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(build_router(pipeline, gate))
 
