@@ -85,7 +85,9 @@ def _build(
 ) -> BuildReport:
     t0 = time.perf_counter()
     report = BuildReport(index_dir=str(index_dir))
-    old = _previous(index_dir, embedder.name)
+    # The width is checked too: a model re-published under the same name with another width must
+    # rebuild, not reuse (it costs loading the model on a run with nothing to embed).
+    old = _previous(index_dir, embedder.name, embedder.dim)
     # the chunker's version is a setting too: a new chunking rule re-chunks (vectors are still reused)
     settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION}
     same_chunking = old is not None and all(old.settings.get(k) == v for k, v in settings.items())
@@ -151,10 +153,10 @@ def _build(
     return report
 
 
-def _previous(index_dir: Path, embed_model: str) -> IndexStore | None:
-    """The index to update, or None to start afresh (none yet, another model, or damaged)."""
+def _previous(index_dir: Path, embed_model: str, dim: int | None = None) -> IndexStore | None:
+    """The index to update, or None to start afresh (none yet, another model or width, or damaged)."""
     try:
-        return IndexStore.load(index_dir, embedder_name=embed_model)
+        return IndexStore.load(index_dir, embedder_name=embed_model, dim=dim)
     except IndexMissingError:
         return None
     except IndexCorruptError as err:

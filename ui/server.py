@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from http import HTTPStatus
 from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ui.api import build_router
 from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_theme
@@ -87,6 +89,16 @@ def embedding_note(origins: list[str]) -> str:
     )
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (an unparsable body, 404, 405) in the `{error, detail}` shape."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or HTTPStatus(status).phrase
+    kind = "".join(w.capitalize() for w in HTTPStatus(status).phrase.split())
+    if status < 400:  # not an error: keep Starlette's behaviour (redirects)
+        return Response(status_code=status, headers=getattr(exc, "headers", None))
+    return JSONResponse({"error": kind, "detail": str(detail)}, status, headers=getattr(exc, "headers", None))
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 in the documented `{error, detail}` shape, one line naming the field."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -148,6 +160,7 @@ def build_server(
     )
     mount_docs(app)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.include_router(build_router(pipeline, gate))
 
     @app.get("/embed.js", include_in_schema=False)
