@@ -225,6 +225,7 @@ import json, resource, sys, time
 from pathlib import Path
 from index.loaders import iter_files, load_file
 from index.errors import UnreadableFileError
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 path = Path(sys.argv[1]); t0 = time.perf_counter(); failures = []
 files = list(iter_files([path.parent], failures))
 try:
@@ -235,7 +236,7 @@ try:
 except UnreadableFileError as e:
     outcome = str(e).split(": ", 1)[-1]
 peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-print(json.dumps({"s": time.perf_counter() - t0, "mb": peak / 1024, "outcome": outcome}))
+print(json.dumps({"s": time.perf_counter() - t0, "mb": (peak - base) / 1024, "outcome": outcome}))
 """
 
 
@@ -255,7 +256,8 @@ def ingest(tmp: Path) -> list[Row]:
         )
         try:
             res = json.loads(out.stdout.strip().splitlines()[-1])
-            observed = f"{res['outcome'][:90]} ({res['s']:.2f} s, peak {res['mb']:.0f} MB)"
+            extra = max(0.0, res["mb"])
+            observed = f"{res['outcome'][:90]} ({res['s']:.2f} s, +{extra:.0f} MB over the baseline)"
         except (IndexError, ValueError):
             observed = f"probe failed: {out.stderr.strip()[-200:]}"
         rows.append((f"ingest {name}", tried, "one clear per-file error, bounded time and memory", observed))

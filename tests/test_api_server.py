@@ -21,7 +21,8 @@ QUESTION = "How much did Microsoft invest in Inflection?"
 def pipeline(real_config):
     from rag.pipeline import build_pipeline
 
-    return build_pipeline(real_config.replace(backend="extractive"))
+    # `local` offered too, for the one slow local ask; any other backend name is refused.
+    return build_pipeline(real_config.replace(backend="extractive", client_backends="local"))
 
 
 @pytest.fixture(scope="module")
