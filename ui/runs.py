@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
@@ -56,6 +57,9 @@ class Run:
         self.finished = threading.Event()  # set when the worker has closed the stream and freed the slot
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A response that never started (the client left before the first byte) never iterates
+        # `events()`: its place in the queue is given back when the run is garbage collected.
+        weakref.finalize(self, ticket.release)
 
     def cancel(self) -> None:
         self.cancelled.set()
