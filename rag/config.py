@@ -59,7 +59,7 @@ class Config:
     client_backends: str = ""  # extra backends clients may pick, comma-separated ("" = only `backend`)
     max_body_bytes: int = 524288  # request bodies, counted while read (chunked or not)
     max_upload_bytes: int = 10_000_000  # Gradio's own upload route (max_file_size)
-    rate_limit: str = "60/minute"  # per client address on ask/search/feedback ("" = off); `limits` syntax
+    rate_limit: str = "60/minute"  # per client address on ask/search/feedback ("off" = none); `limits` syntax
     auth_rate_limit: str = "20/minute"  # failed sign-ins per client address
     feedback_max_bytes: int = 50_000_000  # the feedback file stops growing past this
     max_file_bytes: int = 50_000_000  # ingestion: files larger than this are skipped with an error

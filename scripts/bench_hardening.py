@@ -67,7 +67,7 @@ class Served:
     def __init__(self, index_dir: Path, backend: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_RATE_LIMIT": "", **env}
+        full = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_RATE_LIMIT": "off", **env}
         self.proc = subprocess.Popen(
             [PY, "-m", "rag", "serve", "--backend", backend, "--port", str(self.port)],
             env=full,

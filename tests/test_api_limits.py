@@ -11,6 +11,7 @@ import pytest
 from fakes_ui import FakePipeline, ServerThread
 from fastapi.testclient import TestClient
 
+from index.errors import ConfigError
 from rag.config import Config
 from ui.server import build_server
 
@@ -186,3 +187,12 @@ def test_concurrent_extractive_answers_are_not_serialised(tmp_path):
         for t in threads:
             t.join(30)
     assert fake.max_active > 1
+
+
+def test_rate_limit_can_be_switched_off_from_the_environment():
+    from ui.limits import RateLimit
+
+    cfg = Config.from_env({"RAG_RATE_LIMIT": "off"})
+    assert all(RateLimit(cfg.rate_limit).hit("c") == 0 for _ in range(100))
+    with pytest.raises(ConfigError, match="not valid"):
+        RateLimit("lots")

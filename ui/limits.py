@@ -16,12 +16,16 @@ from limits.strategies import MovingWindowRateLimiter
 
 from index.errors import ConfigError
 
+OFF = ("", "off", "none", "0")  # an empty RAG_* variable means "default", so "off" switches a limit off
+
 
 class RateLimit:
-    """`RateLimit("60/minute").hit(client)` -> 0 when allowed, else seconds to wait. "" = no limit."""
+    """`RateLimit("60/minute").hit(client)` -> 0 when allowed, else seconds to wait. "off" = no limit."""
 
     def __init__(self, spec: str) -> None:
         self.spec = (spec or "").strip()
+        if self.spec.lower() in OFF:
+            self.spec = ""
         try:
             self._item = parse(self.spec) if self.spec else None
         except ValueError as err:
