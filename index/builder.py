@@ -93,10 +93,13 @@ def _build(
     t0 = time.perf_counter()
     report = BuildReport(index_dir=where)
     info = store.info()
-    fresh = info is None or info.embed_model != embedder.name  # another model: nothing can be reused
+    # The width is checked too: a model re-published under the same name with another width must
+    # rebuild, not reuse (it costs loading the model on a run with nothing to embed).
+    fresh = info is None or info.embed_model != embedder.name or info.dim != embedder.dim
     if info is not None and fresh:
         log.warning(
-            "Re-embedding everything: the index was built with %r, now %r.", info.embed_model, embedder.name
+            "Re-embedding everything: the index was built with %r (dim %d), now %r (dim %d).",
+            info.embed_model, info.dim, embedder.name, embedder.dim,
         )
     # the chunker's version is a setting too: a new chunking rule re-chunks (vectors are still reused)
     settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION}

@@ -4,16 +4,27 @@
 file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
 the extracted text. `source` is the path relative to the folder that was indexed. A file that cannot be
 read raises `UnreadableFileError` with the reason; `load_paths` collects those as failures and goes on.
+Files are untrusted: `LoadLimits` bounds file size, decompressed size (.docx is a zip), PDF pages and
+the time per file (PDF, .docx and HTML parse in a forked child that is killed at the limit); text that
+looks binary (NUL bytes, mostly undecodable) is skipped; walking a folder does not follow symbolic links
+out of it, reports unreadable subfolders and file names that are not valid UTF-8. Each of these is one
+failure line for that file; the rest of the folder is still indexed.
 Leaves out OCR of scanned PDFs, legacy .doc, and layout (columns; tables are read row by row).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import re
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from index.boilerplate import is_boilerplate
 from index.errors import UnreadableFileError
@@ -23,6 +34,36 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 _MAX_TITLE = 200
+_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Per-file limits for untrusted folders (the CLI fills them from RAG_MAX_FILE_BYTES & co.)."""
+
+    max_file_bytes: int = 50_000_000
+    max_unpacked_bytes: int = 200_000_000  # .docx entries decompressed; extracted text of any file
+    max_pdf_pages: int = 2000
+    file_timeout: float = 60.0  # seconds; 0 = parse in-process without a time limit
+
+
+_limits = LoadLimits()
+
+
+@contextlib.contextmanager
+def use_limits(limits: LoadLimits) -> Iterator[None]:
+    """Apply `limits` to every `load_file` in the block. Example: with use_limits(LoadLimits(1000)): ..."""
+    global _limits
+    before, _limits = _limits, limits
+    try:
+        yield
+    finally:
+        _limits = before
+
+
+def printable(path: str | Path) -> str:
+    """A path safe to print and to store as JSON: undecodable name bytes shown as U+FFFD."""
+    return os.fsencode(str(path)).decode("utf-8", "replace")
 
 
 def load_file(path: str | Path, root: str | Path | None = None) -> Document:
@@ -38,9 +79,20 @@ def load_file(path: str | Path, root: str | Path | None = None) -> Document:
         raise UnreadableFileError(
             f"{path}: unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}."
         )
+    limits = _limits
     try:
         stat = path.stat()
-        text, title = reader(path)
+        if stat.st_size > limits.max_file_bytes:
+            raise UnreadableFileError(
+                f"{path}: {stat.st_size:,} bytes, over the {limits.max_file_bytes:,}-byte limit "
+                "(RAG_MAX_FILE_BYTES); split it or raise the limit."
+            )
+        text, title = _parse(reader, path, limits)
+        if len(text) > limits.max_unpacked_bytes:
+            raise UnreadableFileError(
+                f"{path}: {len(text):,} characters of text, over the {limits.max_unpacked_bytes:,} limit "
+                "(RAG_MAX_UNPACKED_BYTES)."
+            )
     except UnreadableFileError:
         raise
     except (OSError, ValueError, KeyError, IndexError, AttributeError, TypeError) as err:
@@ -73,31 +125,51 @@ def load_paths(paths: Iterable[str | Path]) -> tuple[list[Document], list[tuple[
         try:
             documents.append(load_file(path, root))
         except UnreadableFileError as err:
-            failures.append((str(path), _reason(err, path)))
+            failures.append((printable(path), _reason(err, path)))
     return documents, failures
 
 
 def iter_files(
     paths: Iterable[str | Path], failures: list[tuple[str, str]] | None = None
 ) -> Iterator[tuple[Path, Path]]:
-    """Yield (file, root) for every supported file under `paths`; missing paths go to `failures`."""
+    """Yield (file, root) for every supported file under `paths`. Missing paths, unreadable folders,
+    links out of the folder and undecodable file names go to `failures` as (path, reason)."""
+    sink: list[tuple[str, str]] = failures if failures is not None else []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for f in sorted(_walk(p)):
+            for f in sorted(_walk(p, sink)):
                 yield f, p
         elif p.is_file():
             yield p, p.parent
-        elif failures is not None:
-            failures.append((str(p), "no such file or folder"))
+        else:
+            sink.append((printable(p), "no such file or folder"))
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
+def _walk(folder: Path, failures: list[tuple[str, str]]) -> Iterator[Path]:
+    root = folder.resolve()
+
+    def unreadable(err: OSError) -> None:
+        where = printable(err.filename or folder)
+        failures.append((where, f"cannot read this folder ({err.strerror}); skipped"))
+
+    # os.walk does not descend into linked folders (followlinks=False); linked files are checked below.
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield Path(dirpath) / name
+            if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            path = Path(dirpath) / name
+            if printable(name) != name:
+                failures.append((printable(path), "file name is not valid UTF-8; rename the file"))
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    why = f"symbolic link to {target}, outside the folder; not followed"
+                    failures.append((str(path), why))
+                    continue
+            yield path
 
 
 _GENERIC_LABELS = {"summary", "abstract", "introduction", "overview", "contents", "table of contents"}
@@ -122,11 +194,87 @@ def _reason(err: UnreadableFileError, path: Path) -> str:
     return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
+# --- running a reader within the limits
+
+_IN_CHILD = (".pdf", ".docx", ".html", ".htm")  # parsers that can be made to run for minutes
+
+
+def _parse(reader: Callable[[Path], tuple[str, str]], path: Path, limits: LoadLimits) -> tuple[str, str]:
+    """`reader(path)`, in a forked child killed after `limits.file_timeout` s for the slow formats.
+
+    Why a process, not a thread: a parser stuck in a decompression bomb cannot be interrupted from
+    another thread, and would keep a core busy after we gave up on it.
+    """
+    if limits.file_timeout <= 0 or path.suffix.lower() not in _IN_CHILD:
+        return _quiet(reader, path)
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(reader, path, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(limits.file_timeout):
+            raise UnreadableFileError(
+                f"{path}: parsing took longer than {limits.file_timeout:g} s (RAG_FILE_TIMEOUT); skipped."
+            )
+        try:
+            kind, payload = receiver.recv()
+        except EOFError as err:  # the child died (out of memory, a crash in a parser)
+            raise UnreadableFileError(f"{path}: the parser crashed; skipped.") from err
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receiver.close()
+    if kind == "error":
+        raise UnreadableFileError(f"{path}: {payload}")
+    return payload[0], payload[1]
+
+
+def _child(reader: Callable[[Path], tuple[str, str]], path: Path, sender: Any) -> None:
+    try:
+        result: tuple[str, Any] = ("ok", _quiet(reader, path))
+    except UnreadableFileError as err:
+        result = ("error", str(err).removeprefix(f"{path}: "))
+    except Exception as err:  # reported as one line by the parent
+        result = ("error", f"cannot parse it ({type(err).__name__}: {err}).")
+    sender.send(result)
+    sender.close()
+
+
+def _quiet(reader: Callable[[Path], tuple[str, str]], path: Path) -> tuple[str, str]:
+    """Run `reader` with parser warnings silenced: a bad file is one failure line, not a screenful."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pypdf_log = logging.getLogger("pypdf")
+        level = pypdf_log.level
+        pypdf_log.setLevel(logging.ERROR)
+        try:
+            return reader(path)
+        finally:
+            pypdf_log.setLevel(level)
+
+
+def _looks_binary(raw: bytes) -> str:
+    """Why `raw` is not text ("" when it is). Example: an ELF executable -> 'NUL bytes in the first 8 KB'."""
+    head = raw[:_SNIFF_BYTES]
+    if b"\x00" in head:
+        return "NUL bytes in the first 8 KB"
+    bad = head.decode("utf-8", errors="replace").count("\ufffd")
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if head and (controls / len(head) > 0.1 or (bad / len(head) > 0.3 and controls)):
+        return f"{100 * (bad + controls) // len(head)}% control or undecodable bytes"
+    return ""
+
+
 # --- readers: path -> (text, title or "")
 
 
 def _read_text(path: Path) -> tuple[str, str]:
     raw = path.read_bytes()
+    binary = _looks_binary(raw)
+    if binary:
+        raise UnreadableFileError(f"{path}: looks like a binary file ({binary}); skipped.")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -162,6 +310,11 @@ def _read_pdf(path: Path) -> tuple[str, str]:
     reader = PdfReader(str(path))
     if reader.is_encrypted and not reader.decrypt(""):
         raise UnreadableFileError(f"{path}: the PDF is password-protected.")
+    if len(reader.pages) > _limits.max_pdf_pages:
+        raise UnreadableFileError(
+            f"{path}: {len(reader.pages):,} pages, over the {_limits.max_pdf_pages:,}-page limit "
+            "(RAG_MAX_PDF_PAGES)."
+        )
     pages = [page.extract_text() or "" for page in reader.pages]
     meta_title = ""
     try:
@@ -174,6 +327,13 @@ def _read_pdf(path: Path) -> tuple[str, str]:
 def _read_docx(path: Path) -> tuple[str, str]:
     import docx
 
+    with zipfile.ZipFile(path) as z:  # a .docx is a zip: check what it unpacks to before parsing
+        unpacked = sum(info.file_size for info in z.infolist())
+    if unpacked > _limits.max_unpacked_bytes:
+        raise UnreadableFileError(
+            f"{path}: unpacks to {unpacked:,} bytes, over the {_limits.max_unpacked_bytes:,}-byte limit "
+            "(RAG_MAX_UNPACKED_BYTES); a zip bomb or a document too big to index."
+        )
     d = docx.Document(str(path))
     blocks = [p.text for p in d.paragraphs]
     for table in d.tables:

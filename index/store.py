@@ -222,13 +222,20 @@ class IndexStore:
     ) -> IndexStore:
         """Load and verify an index. `embedder_name`/`dim`, when given, must match what it was built with."""
         try:
-            return cls._load(Path(index_dir), embedder_name, dim)
-        except IndexCorruptError:
-            # A `rag index` may have committed a new version (and removed the old data) while we read:
-            # then the manifest has changed and one more try reads the new version.
-            if not (Path(index_dir) / MANIFEST).exists():
-                raise
-            return cls._load(Path(index_dir), embedder_name, dim)
+            try:
+                return cls._load(Path(index_dir), embedder_name, dim)
+            except IndexCorruptError:
+                # A `rag index` may have committed a new version (and removed the old data) while we read:
+                # then the manifest has changed and one more try reads the new version.
+                if not (Path(index_dir) / MANIFEST).exists():
+                    raise
+                return cls._load(Path(index_dir), embedder_name, dim)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as err:
+            # A field of the wrong type or shape anywhere in the files (hand-edited, fuzzed): one line.
+            raise IndexCorruptError(
+                f"The index at {index_dir} cannot be read ({type(err).__name__}: {str(err)[:120]}). "
+                + _REBUILD
+            ) from err
 
     @classmethod
     def _load(cls, index_dir: Path, embedder_name: str | None, dim: int | None) -> IndexStore:

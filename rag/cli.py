@@ -8,6 +8,7 @@ Each entry point is `register(subparsers)`; the parser it adds sets `func(args, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -44,9 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _safe_text(value: str) -> str:
+    """Command-line text with undecodable bytes (kept by Python as lone surrogates) shown as U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a message quoting odd bytes must still print
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("question", "query"):  # free text: non-UTF-8 bytes become U+FFFD instead of a crash
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, _safe_text(value))
+        elif isinstance(value, list):
+            setattr(args, name, [_safe_text(v) if isinstance(v, str) else v for v in value])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -61,6 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # disk full, permissions, a folder that vanished: the OS's words, one line
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}. Check the path and its permissions.", file=sys.stderr)
+        return 1
+    except Exception as err:  # never a traceback for a user; RAG_DEBUG=1 shows it for a bug report
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(err).__name__}: {err}. Rerun with RAG_DEBUG=1, report the traceback.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """`rag index [PATH ...]` and `rag search QUERY [-k N] [--json]`.
 
 `rag index` builds or updates the index (default: the folders in RAG_CORPUS, i.e. seeds/) and prints one
-summary line; unreadable files are listed as warnings and skipped. `rag search` prints the top passages,
+summary line; unreadable files are listed as warnings and skipped, the rest is indexed, and the command
+then exits 1 (after a "N files failed" summary) so scripts notice; `--keep-going` exits 0 instead.
+Per-file limits come from RAG_MAX_FILE_BYTES, RAG_MAX_UNPACKED_BYTES, RAG_MAX_PDF_PAGES, RAG_FILE_TIMEOUT.
+`rag search` prints the top passages,
 or a JSON list (`rag.records.hit_to_json`) with `--json`. Errors are `RagError`s; `rag.cli` prints them as
 one line. Leaves out answering questions (`rag ask`).
 """
@@ -16,9 +19,15 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from index.errors import UnreadableFileError
+if TYPE_CHECKING:
+    from index.loaders import LoadLimits
+
+from index.errors import ConfigError, UnreadableFileError
 from rag.config import Config
+
+MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS = 20, 512
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _common(p)
     p.add_argument("--chunk-tokens", type=int, default=argparse.SUPPRESS, help="chunk size in model tokens")
     p.add_argument("--chunk-overlap", type=int, default=argparse.SUPPRESS, help="overlap in model tokens")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="exit 0 even when some files could not be indexed (they are still listed)",
+    )
     p.set_defaults(func=run_index)
 
     s = subparsers.add_parser(
@@ -91,6 +105,7 @@ def quiet_libraries() -> None:
 def run_index(args: argparse.Namespace, config: Config) -> int:
     from index.builder import build_index
     from index.embedder import load_embedder
+    from index.loaders import printable, use_limits
     from rag.retriever import open_config_store, store_location
 
     quiet_libraries()
@@ -101,22 +116,68 @@ def run_index(args: argparse.Namespace, config: Config) -> int:
         raise UnreadableFileError(
             f"No such file or folder: {', '.join(missing)}. Check the path and run again."
         )
+    check_index_settings(config)
     store = open_config_store(config, must_exist=False)
     try:
-        report = build_index(
-            paths,
-            config.index_path,
-            load_embedder(config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout),
-            chunk_tokens=config.chunk_tokens,
-            chunk_overlap=config.chunk_overlap,
-            store=store,
-        )
+        with use_limits(load_limits(config)):
+            report = build_index(
+                paths,
+                config.index_path,
+                load_embedder(config.embed_model, config.embed_batch, config.embed_url, config.embed_timeout),
+                chunk_tokens=config.chunk_tokens,
+                chunk_overlap=config.chunk_overlap,
+                store=store,
+            )
     finally:
         store.close()
     for path, reason in report.failures:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"warning: skipped {printable(path)}: {reason}", file=sys.stderr)
     print(f"{report.summary()} Index: {store_location(config)}")
+    if report.failures and not getattr(args, "keep_going", False):
+        print(
+            f"error: {len(report.failures)} file(s) could not be indexed (listed above); the rest is "
+            "indexed. Fix or remove them, or pass --keep-going to accept this.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def load_limits(config: Config) -> LoadLimits:
+    """The per-file ingestion limits from the config (RAG_MAX_FILE_BYTES & co.)."""
+    from index.loaders import LoadLimits
+
+    return LoadLimits(
+        max_file_bytes=config.max_file_bytes,
+        max_unpacked_bytes=config.max_unpacked_bytes,
+        max_pdf_pages=config.max_pdf_pages,
+        file_timeout=config.file_timeout,
+    )
+
+
+def check_index_settings(config: Config) -> None:
+    """ConfigError naming the fix for chunk sizes the embedder cannot use and unusable index folders."""
+    if not MIN_CHUNK_TOKENS <= config.chunk_tokens <= MAX_CHUNK_TOKENS:
+        raise ConfigError(
+            f"--chunk-tokens {config.chunk_tokens} is out of range; use {MIN_CHUNK_TOKENS} to "
+            f"{MAX_CHUNK_TOKENS} (RAG_CHUNK_TOKENS, default 200)."
+        )
+    if not 0 <= config.chunk_overlap < config.chunk_tokens // 2:
+        raise ConfigError(
+            f"--chunk-overlap {config.chunk_overlap} must be at least 0 and under half of --chunk-tokens "
+            f"({config.chunk_tokens}); the default is 40."
+        )
+    where = config.index_path
+    if where.exists() and not where.is_dir():
+        raise ConfigError(
+            f"The index folder {where} is a file; point --index-dir (RAG_INDEX_DIR) at a folder."
+        )
+    existing = next((p for p in (where, *where.absolute().parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"Cannot write the index folder {where} ({existing} is not writable); fix its permissions or "
+            "choose another with --index-dir (RAG_INDEX_DIR)."
+        )
 
 
 def run_search(args: argparse.Namespace, config: Config) -> int:

@@ -48,7 +48,7 @@ class Config:
     max_history_turns: int = 6
     host: str = "127.0.0.1"
     port: int = 7860
-    allowed_origins: str = "*"  # comma-separated origins allowed to embed / call the API
+    allowed_origins: str = ""  # comma-separated origins allowed to embed / call the API ("" = same origin)
     concurrency: int = 1  # generations at once; others queue
     feedback_path: str = ".rag/feedback.jsonl"
     # --- answering: verification (rag/verifier.py). The thresholds are calibrated by scripts/calibrate.py on
@@ -65,6 +65,21 @@ class Config:
     ann_threshold: int = 200_000  # FAISS: chunks above which an approximate (HNSW) index replaces exact
     embed_url: str = ""  # OpenAI-compatible /v1/embeddings endpoint; "" = embed in-process
     embed_timeout: float = 60.0
+    # --- hardening (issue 11): admission, limits, operator choices
+    cpu_slots: int = 8  # extractive answers at once (retrieval + sentence scoring; no model)
+    remote_slots: int = 32  # answers parked on OpenAI-compatible servers at once (not serialised)
+    queue_max: int = 16  # callers waiting per lane beyond its slots; more get 503 + Retry-After
+    generation_timeout: float = 120.0  # total deadline per answer: queue + connect + first token + all
+    client_backends: str = ""  # extra backends clients may pick, comma-separated ("" = only `backend`)
+    max_body_bytes: int = 524288  # request bodies, counted while read (chunked or not)
+    max_upload_bytes: int = 10_000_000  # Gradio's own upload route (max_file_size)
+    rate_limit: str = "60/minute"  # per client address on ask/search/feedback ("off" = none); `limits` syntax
+    auth_rate_limit: str = "20/minute"  # failed sign-ins per client address
+    feedback_max_bytes: int = 50_000_000  # the feedback file stops growing past this
+    max_file_bytes: int = 50_000_000  # ingestion: files larger than this are skipped with an error
+    max_unpacked_bytes: int = 200_000_000  # ingestion: decompressed size of a .docx (zip) or extracted text
+    max_pdf_pages: int = 2000  # ingestion: PDFs with more pages are skipped with an error
+    file_timeout: float = 60.0  # ingestion: seconds per file before it is skipped with an error
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

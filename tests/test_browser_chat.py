@@ -51,11 +51,12 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(real_config):
+def server(real_config, static_site):
     from rag.pipeline import build_pipeline
     from ui.server import build_server
 
-    config = real_config.replace(backend="extractive")
+    # The embedding page is another origin: it must be allowed (the default is same origin only).
+    config = real_config.replace(backend="extractive", allowed_origins=static_site)
     with ServerThread(build_server(build_pipeline(config), env={})) as url:
         yield url, config
 

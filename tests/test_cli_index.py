@@ -102,10 +102,12 @@ def test_unreadable_files_warn_and_the_rest_index(
     folder.mkdir()
     (folder / "ok.txt").write_text("Readable text about falcons.\n")
     (folder / "bad.pdf").write_bytes(b"not a pdf")
-    assert main(["index", str(folder)]) == 0
+    assert main(["index", str(folder)]) == 1  # indexed, but a script must notice the failure
     captured = capsys.readouterr()
     assert "warning: skipped" in captured.err and "bad.pdf" in captured.err
     assert "Indexed 1 documents" in captured.out and "1 failures" in captured.out
+    assert "1 file(s) could not be indexed" in captured.err
+    assert main(["index", "--keep-going", str(folder)]) == 0
 
 
 @pytest.mark.unit

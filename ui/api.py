@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.errors import (
@@ -31,11 +32,15 @@ from rag.errors import (
 from rag.records import Final, Sources, Token, Turn, answer_to_json, hit_to_json
 from ui.chat import PipelineLike
 from ui.feedback import record_feedback
-from ui.gate import GenerationGate, gated_stream
+from ui.gate import GenerationGate, GenerationTimeout, QueueFull
+from ui.runs import ClientGone, Run
 
 log = logging.getLogger("ui.api")
 
 MAX_HISTORY_MESSAGES = 50
+# Health figures that describe the corpus: shown only to callers the server has authorised.
+CORPUS_DETAILS = ("documents", "chunks", "embed_model", "backends")
+FEEDBACK_TEXT_MAX = 8000  # characters per free-text field of a vote; a vote is not a document store
 
 
 class Message(BaseModel):
@@ -61,10 +66,10 @@ class SearchRequest(BaseModel):
 
 class FeedbackRequest(BaseModel):
     vote: Literal["up", "down"]
-    question: str = ""
-    answer: str = ""
-    citations: list[dict[str, Any]] = Field(default_factory=list)
-    backend: str = ""
+    question: str = Field(default="", max_length=FEEDBACK_TEXT_MAX)
+    answer: str = Field(default="", max_length=FEEDBACK_TEXT_MAX)
+    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    backend: str = Field(default="", max_length=40)
     comment: str = Field(default="", max_length=4000)
 
 
@@ -86,12 +91,27 @@ def status_for(err: RagError) -> int:
 
 
 def error_response(err: Exception) -> JSONResponse:
+    if isinstance(err, QueueFull):
+        return JSONResponse(
+            {"error": "Busy", "detail": str(err)},
+            status_code=503,
+            headers={"Retry-After": str(err.retry_after)},
+        )
+    if isinstance(err, GenerationTimeout):
+        return JSONResponse({"error": "Timeout", "detail": str(err)}, status_code=504)
     if isinstance(err, ApiError):
         return JSONResponse({"error": err.kind, "detail": err.detail}, status_code=err.status)
     if isinstance(err, RagError):
         return JSONResponse({"error": type(err).__name__, "detail": str(err)}, status_code=status_for(err))
     log.exception("API request failed", exc_info=err)
     return JSONResponse({"error": "InternalError", "detail": "Internal error; it has been logged."}, 500)
+
+
+def client_backends(cfg: Any) -> list[str]:
+    """Backends a client may ask for. Example: RAG_CLIENT_BACKENDS="" and backend=local -> ['local']."""
+    names = [n.strip() for n in str(getattr(cfg, "client_backends", "") or "").split(",") if n.strip()]
+    default = str(getattr(cfg, "backend", "local"))
+    return list(dict.fromkeys([default, *names]))
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -105,8 +125,10 @@ def _ndjson(event: str, data: dict[str, Any]) -> str:
 def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> APIRouter:
     """Routes under /api for `pipeline`; `gate` is shared with the chat page when both are served."""
     cfg = pipeline.config
-    gate = gate or GenerationGate(getattr(cfg, "concurrency", 1))
+    gate = gate or GenerationGate.from_config(cfg)
     max_chars = int(getattr(cfg, "max_question_chars", 2000))
+    timeout_s = float(getattr(cfg, "generation_timeout", 120.0))
+    allowed = client_backends(cfg)
     router = APIRouter(prefix="/api", tags=["rag"])
 
     def check_question(text: str, what: str = "question") -> None:
@@ -120,6 +142,19 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
                 "(RAG_MAX_QUESTION_CHARS). Shorten it.",
             )
 
+    def check_backend(name: str | None) -> str | None:
+        """The operator decides which backends clients may pick (RAG_CLIENT_BACKENDS)."""
+        if name is None or name == getattr(cfg, "backend", None):
+            return name
+        if name not in allowed:
+            raise ApiError(
+                400,
+                "BackendNotAllowed",
+                f"Backend {name!r} is not offered by this server; choose one of: {', '.join(allowed)} "
+                "(operators: RAG_CLIENT_BACKENDS).",
+            )
+        return name
+
     def turns_of(req: AskRequest) -> list[Turn]:
         if len(req.history) > MAX_HISTORY_MESSAGES:
             raise ApiError(
@@ -130,26 +165,43 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
                 raise ApiError(413, "HistoryTooLong", "A history message is too long; send shorter turns.")
         return [Turn(role=m.role, content=m.content) for m in req.history]
 
-    @router.get("/health", summary="Index loaded, model ready, documents and chunks")
-    def health() -> JSONResponse:
+    @router.get("/health", summary="Ready to answer? (corpus figures only for authorised callers)")
+    def health(request: Request) -> JSONResponse:
         try:
             info = dict(pipeline.health())
         except Exception as err:  # health must answer, even when the pipeline is broken
-            return JSONResponse({"status": "error", "detail": str(err)}, status_code=503)
-        info["status"] = "ok" if info.get("index_loaded", True) else "degraded"
-        info["generations"] = gate.stats()
+            log.warning("health check failed: %s", err)
+            return JSONResponse({"status": "error", "detail": "The index or pipeline is unavailable."}, 503)
+        stuck = gate.stuck()
+        info["status"] = "degraded" if stuck or not info.get("index_loaded", True) else "ok"
+        info["generations"] = {**gate.stats(), "stuck": stuck}
+        if not request.scope.get("state", {}).get("authorized", True):
+            info = {k: v for k, v in info.items() if k not in CORPUS_DETAILS}
         return JSONResponse(info, status_code=200 if info["status"] == "ok" else 503)
 
+    def start(req: AskRequest) -> Run:
+        """Validate and admit `req` (QueueFull when its lane is full); the run starts when iterated."""
+        check_question(req.question)
+        turns = turns_of(req)
+        backend = check_backend(req.backend)
+        ticket = gate.ticket(backend)
+        return Run(
+            lambda: pipeline.stream(req.question, history=turns, k=req.k, backend=backend),
+            gate,
+            ticket,
+            timeout_s,
+        )
+
     @router.post("/ask", summary="Answer a question with cited passages (the `rag ask --json` shape)")
-    def ask(req: AskRequest) -> JSONResponse:
+    async def ask(req: AskRequest, request: Request) -> Response:
         try:
-            check_question(req.question)
-            turns = turns_of(req)
-            events = pipeline.stream(req.question, history=turns, k=req.k, backend=req.backend)
-            for ev in gated_stream(gate, events):
+            run = start(req)
+            async for ev in run.events(request.receive):
                 if isinstance(ev, Final):
                     return JSONResponse(answer_to_json(ev.answer))
             raise RuntimeError("the pipeline stream ended without a Final event")
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; uvicorn drops it
         except Exception as err:
             return error_response(err)
 
@@ -157,18 +209,16 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
         "/ask/stream",
         summary="Streamed answer: Server-Sent Events sources, token*, final (or NDJSON with ?format=ndjson)",
     )
-    def ask_stream(req: AskRequest, request: Request, format: Literal["sse", "ndjson"] = "sse"):
+    async def ask_stream(req: AskRequest, request: Request, format: Literal["sse", "ndjson"] = "sse"):
         try:
-            check_question(req.question)
-            turns = turns_of(req)
+            run = start(req)
         except Exception as err:
             return error_response(err)
         fmt = _ndjson if format == "ndjson" else _sse
 
-        def body() -> Iterator[str]:
+        async def body() -> AsyncIterator[str]:
             try:
-                events = pipeline.stream(req.question, history=turns, k=req.k, backend=req.backend)
-                for ev in gated_stream(gate, events):
+                async for ev in run.events(request.receive):
                     if isinstance(ev, Sources):
                         yield fmt(
                             "sources",
@@ -182,6 +232,8 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
                     elif isinstance(ev, Final):
                         yield fmt("final", answer_to_json(ev.answer))
                         return
+            except ClientGone:
+                return
             except RagError as err:
                 yield fmt("error", {"error": type(err).__name__, "detail": str(err)})
             except Exception:
@@ -208,8 +260,17 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
 
     @router.post("/feedback", summary="Record a thumbs up/down on an answer")
     def feedback(req: FeedbackRequest) -> JSONResponse:
+        path = Path(getattr(cfg, "feedback_path", ".rag/feedback.jsonl"))
+        if len(json.dumps(req.citations, ensure_ascii=False)) > FEEDBACK_TEXT_MAX * 2:
+            return error_response(ApiError(413, "FeedbackTooLarge", "Send at most the answer's citations."))
+        cap = int(getattr(cfg, "feedback_max_bytes", 50_000_000))
+        if path.exists() and path.stat().st_size > cap:
+            return error_response(
+                ApiError(507, "FeedbackFull", "The feedback file is full; operators: archive it or raise "
+                         "RAG_FEEDBACK_MAX_BYTES.")
+            )
         rec = record_feedback(
-            getattr(cfg, "feedback_path", ".rag/feedback.jsonl"),
+            path,
             vote=req.vote,
             question=req.question,
             answer=req.answer,
@@ -218,6 +279,7 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
             origin="api",
             comment=req.comment,
         )
-        return JSONResponse({"ok": True, "recorded": rec})
+        # Not echoed back: a client gets no amplification and no view of what the file holds.
+        return JSONResponse({"ok": True, "recorded": {"ts": rec["ts"], "vote": rec["vote"]}})
 
     return router

@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", help="interface to listen on (default 127.0.0.1, env RAG_HOST)")
     p.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
     p.add_argument("--backend", help="generator: local | openai | extractive (env RAG_BACKEND)")
-    p.add_argument("--concurrency", type=int, help="generations at once; others queue (env RAG_CONCURRENCY)")
+    p.add_argument(
+        "--concurrency", type=int, help="local-model generations at once; others queue (env RAG_CONCURRENCY)"
+    )
     p.add_argument(
         "--allowed-origins", help="origins allowed to embed/call, comma-separated (env RAG_ALLOWED_ORIGINS)"
     )
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         threading.Thread(target=_warm_up, args=(pipeline, config.backend), daemon=True).start()
     for line in urls(config):
         print(line, flush=True)
+    print(app.state.embedding_note, flush=True)
     if os.environ.get("RAG_AUTH_TOKEN"):
         print("Access token required: open the chat page with ?token=<RAG_AUTH_TOKEN> once.", flush=True)
     if os.environ.get("RAG_BASIC_AUTH"):

@@ -6,129 +6,127 @@ Operations, all read when the server is built:
   keeps the browser signed in) and/or `RAG_BASIC_AUTH=user:pass` (the browser's own login prompt).
   `/api/health` and `/embed.js` stay open, so probes and embedding pages work without the secret.
 - `Config.allowed_origins`: CORS for the API and `Content-Security-Policy: frame-ancestors` for embedding
-  ("*" = anyone, and then no frame-ancestors restriction is sent).
-- `Config.concurrency`: one `GenerationGate` shared by chat and API; the rest queue.
+  ("" = same origin only, the default; "*" = anyone, and then no frame-ancestors restriction is sent).
+- a Content-Security-Policy on every reply (`CSP_BASE`), body/rate/sign-in limits (`ui.middleware`).
+- one `GenerationGate` (lanes by backend, bounded queues; `ui.gate`) shared by chat and API.
 Leaves out TLS (put a reverse proxy in front) and user accounts.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import json
 import os
 from collections.abc import Mapping
-from http.cookies import SimpleCookie
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
 import gradio as gr
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ui.api import build_router
 from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_theme
 from ui.chat import PipelineLike
 from ui.gate import GenerationGate
+from ui.middleware import Guard
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "rag_token"
-OPEN_PATHS = ("/api/health", "/embed.js", "/ui-static/")
-MAX_API_BODY = 512 * 1024  # bytes; questions are capped far lower, this stops abuse before parsing
 
 
 def parse_origins(value: str) -> list[str]:
-    """Example: parse_origins("https://a.example, https://b.example") -> ['https://a.example', 'https://b.example']."""
+    """Origins allowed besides our own; [] = same origin only, ['*'] = anyone.
+
+    Example: parse_origins("https://a.example, https://b.example") -> ['https://a.example', 'https://b.example']
+    """
     origins = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
-    return ["*"] if not origins or "*" in origins else origins
+    return ["*"] if "*" in origins else origins
 
 
 def frame_ancestors(origins: list[str]) -> str | None:
-    """The CSP value for who may frame the chat; None when anyone may."""
-    return None if origins == ["*"] else "frame-ancestors 'self' " + " ".join(origins)
+    """The CSP directive for who may frame the chat; None when anyone may."""
+    return None if origins == ["*"] else " ".join(["frame-ancestors 'self'", *origins])
 
 
-class Guard:
-    """ASGI middleware: access control (token / basic auth), API body limit, security headers."""
+# Every page we serve (chat, embed view, docs) gets this policy: our own scripts, styles and images only,
+# no remote images (tracking pixels in documents), no plugins, no <base> tricks, no posting elsewhere.
+# Measured in Chromium against Gradio 6: its page does not start without 'unsafe-eval' (its front end
+# evaluates a string as JavaScript at load) and 'unsafe-inline' scripts (inline bootstrap <script>s with
+# the app config); 'unsafe-inline' styles are the theme's and components' style attributes. blob:/data:
+# images are Gradio's own icons, never remote URLs. Remote hosts are allowed for nothing.
+CSP_BASE = (
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "media-src 'self' blob:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+)
 
-    def __init__(self, app: Any, *, token: str = "", basic: str = "", csp: str | None = None) -> None:
-        self.app, self.token, self.basic, self.csp = app, token, basic, csp
 
-    def _authorized(self, headers: Mapping[str, str], query: dict[str, list[str]]) -> tuple[bool, bool]:
-        """(allowed, came with ?token= so a cookie should be set)."""
-        if not self.token and not self.basic:
-            return True, False
-        auth = headers.get("authorization", "")
-        if self.token:
-            if auth.lower().startswith("bearer ") and hmac.compare_digest(auth[7:].strip(), self.token):
-                return True, False
-            if any(hmac.compare_digest(t, self.token) for t in query.get("token", [])):
-                return True, True
-            cookie = SimpleCookie(headers.get("cookie", ""))
-            if COOKIE in cookie and hmac.compare_digest(cookie[COOKIE].value, self.token):
-                return True, False
-        if self.basic and auth.lower().startswith("basic "):
-            try:
-                given = base64.b64decode(auth[6:].strip()).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                given = ""
-            if hmac.compare_digest(given, self.basic):
-                return True, False
-        return False, False
+def content_security_policy(origins: list[str]) -> str:
+    """Example: content_security_policy([]) ends with "frame-ancestors 'self'"."""
+    fa = frame_ancestors(origins)
+    return "; ".join([*CSP_BASE, *([fa] if fa else [])])
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        path = scope.get("path", "")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        is_open = scope.get("method") == "OPTIONS" or path.startswith(OPEN_PATHS)
-        allowed, set_cookie = (True, False) if is_open else self._authorized(headers, query)
-        if not allowed:
-            return await self._reject(scope, send, 401, "Unauthorized", self._how_to_auth())
-        if path.startswith("/api/") and int(headers.get("content-length") or 0) > MAX_API_BODY:
-            return await self._reject(
-                scope, send, 413, "RequestTooLarge", f"Request body over {MAX_API_BODY} bytes."
-            )
-        secure = headers.get("x-forwarded-proto", scope.get("scheme", "http")) == "https"
 
-        async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                extra = [(b"x-content-type-options", b"nosniff")]
-                if self.csp:
-                    extra.append((b"content-security-policy", self.csp.encode()))
-                if set_cookie:
-                    same = "None; Secure" if secure else "Lax"  # cross-site iframes need SameSite=None
-                    extra.append(
-                        (b"set-cookie", f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite={same}".encode())
-                    )
-                message = {**message, "headers": list(message.get("headers", [])) + extra}
-            await send(message)
+def embedding_note(origins: list[str]) -> str:
+    """The start-up line that says who may embed the chat and how to change it."""
+    if origins == ["*"]:
+        return "Embedding: any site may frame the chat and call the API (RAG_ALLOWED_ORIGINS=*)."
+    if origins:
+        return f"Embedding: allowed from {', '.join(origins)} (RAG_ALLOWED_ORIGINS)."
+    return (
+        "Embedding: same origin only. To embed in a wiki, set RAG_ALLOWED_ORIGINS=https://wiki.example "
+        "(or --allowed-origins)."
+    )
 
-        await self.app(scope, receive, send_with_headers)
 
-    def _how_to_auth(self) -> str:
-        ways = []
-        if self.token:
-            ways.append("send 'Authorization: Bearer <token>' or open the page with ?token=<token>")
-        if self.basic:
-            ways.append("sign in with the user name and password (basic auth)")
-        return "Access needs credentials: " + ", or ".join(ways) + "."
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (an unparsable body, 404, 405) in the `{error, detail}` shape."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or HTTPStatus(status).phrase
+    kind = "".join(w.capitalize() for w in HTTPStatus(status).phrase.split())
+    if status < 400:  # not an error: keep Starlette's behaviour (redirects)
+        return Response(status_code=status, headers=getattr(exc, "headers", None))
+    return JSONResponse({"error": kind, "detail": str(detail)}, status, headers=getattr(exc, "headers", None))
 
-    async def _reject(self, scope: dict, send: Any, status: int, kind: str, detail: str) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        body = json.dumps({"error": kind, "detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if status == 401 and self.basic:
-            headers.append((b"www-authenticate", b'Basic realm="rag-chat", charset="UTF-8"'))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 in the documented `{error, detail}` shape, one line naming the field."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    parts = []
+    for e in errors[:3]:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    detail = "; ".join(parts) or "The request body is not valid."
+    return JSONResponse({"error": "ValidationError", "detail": detail}, status_code=422)
+
+
+def mount_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI 5 from the `swagger-ui-py` package's files: works offline, under our CSP."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    static = Path(swagger_ui.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="rag-chat API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
 
 def build_server(
@@ -151,14 +149,18 @@ def build_server(
 
         raise ConfigError("RAG_BASIC_AUTH must look like user:password.")
     cfg = pipeline.config
-    origins = parse_origins(getattr(cfg, "allowed_origins", "*"))
-    gate = GenerationGate(getattr(cfg, "concurrency", 1))
+    origins = parse_origins(getattr(cfg, "allowed_origins", ""))
+    gate = GenerationGate.from_config(cfg)
 
     app = FastAPI(
         title="rag-chat",
         description="Ask questions about the indexed documents; answers cite the passages they use.",
         version="0.1.0",
+        docs_url=None,  # served below from local files: the default page loads scripts from a CDN
     )
+    mount_docs(app)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.include_router(build_router(pipeline, gate))
 
     @app.get("/embed.js", include_in_schema=False)
@@ -191,12 +193,23 @@ def build_server(
             show_error=False,
             ssr_mode=False,
             run_history=False,
+            max_file_size=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
         )
     app.state.gate = gate
     app.state.pipeline = pipeline
 
     # Outermost first on the way in: CORS answers preflights and decorates every reply, Guard checks access.
-    app.add_middleware(Guard, token=token, basic=basic, csp=frame_ancestors(origins))
+    app.add_middleware(
+        Guard,
+        token=token,
+        basic=basic,
+        csp=content_security_policy(origins),
+        max_body=int(getattr(cfg, "max_body_bytes", 512 * 1024)),
+        max_upload=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
+        rate_limit=str(getattr(cfg, "rate_limit", "")),
+        auth_rate_limit=str(getattr(cfg, "auth_rate_limit", "")),
+    )
+    app.state.embedding_note = embedding_note(origins)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
