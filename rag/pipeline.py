@@ -84,9 +84,9 @@ class Pipeline:
         if callable(judge_warm):
             judge_warm()
         if self.grounder.embedder is not None:
-            chunks = list(getattr(self.retriever.store, "chunks", ()))
+            chunks = getattr(self.retriever.store, "chunks", ())
             if len(chunks) <= PRECOMPUTE_CHUNKS:  # small corpora: embed every sentence once, up front
-                self.grounder.vectors([Hit(chunk=c, score=0.0) for c in chunks])
+                self.grounder.vectors([Hit(chunk=c, score=0.0) for c in list(chunks)])
             else:
                 self.grounder.embed(["warm up"])
 
