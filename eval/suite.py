@@ -86,8 +86,7 @@ def run_suite(config: Config, suite: str | Path, out: str | Path, *, splits: Seq
                                       str(out / f"{corpus.name}-{split}"), limit, progress=progress,
                                       judge_citations=judge_citations, sample=sample)
             metrics = report["metrics"]
-            rows.append({"corpus": corpus.name, "split": split, "report": str(folder),
-                         **{c: metrics.get(c) for c in COLUMNS}})
+            rows.append({"corpus": corpus.name, "split": split, "report": str(folder), **metrics})
     summary = {"backend": config.backend, "llm_model": config.llm_model, "min_support": config.min_support,
                "min_relevance": config.min_relevance, "judge": config.judge, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)

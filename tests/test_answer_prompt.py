@@ -25,7 +25,7 @@ def test_the_decline_marker_is_filled_in_both_messages():
 
 def test_passages_are_numbered_in_order_and_question_comes_last():
     hits = [make_hit("invest.txt", 1), make_hit("people.txt", 2)]
-    prompt = build_prompt("How much did Microsoft invest in G42?", hits)
+    prompt = build_prompt("How much did Microsoft put into G42?", hits)
     system, user = prompt.messages
     assert system["role"] == "system" and user["role"] == "user"
     assert prompt.passages[0] is hits[0]
@@ -42,7 +42,7 @@ def test_system_prompt_is_identical_across_questions_for_prefix_caching():
 
 def test_excerpts_stay_within_budget():
     hits = [make_hit("invest.txt", 1), make_hit("people.txt", 2), make_hit("evil.txt", 3)]
-    prompt = build_prompt("How much did Microsoft invest in G42?", hits, budget_chars=120)
+    prompt = build_prompt("How much did Microsoft put into G42?", hits, budget_chars=120)
     assert sum(len(t) for t in prompt.excerpts) <= 200
     assert "G42" in prompt.excerpts[0]
 

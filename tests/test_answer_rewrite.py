@@ -8,16 +8,16 @@ from rag.records import Question, Turn
 from rag.rewrite import is_follow_up, standalone_question
 
 pytestmark = pytest.mark.unit
-FIRST = "How much did Microsoft invest in Inflection?"
+FIRST = "How much did Microsoft put into Inflection?"
 
 
 @pytest.mark.parametrize(
     ("follow_up", "expected"),
     [
-        ("And how much in G42?", "How much did Microsoft invest in G42?"),
-        ("What about OpenAI?", "How much did Microsoft invest in OpenAI?"),
-        ("And in G42?", "How much did Microsoft invest in G42?"),
-        ("And who founded G42?", "Who founded G42?"),
+        ("And how much in G42?", "How much did Microsoft put into G42?"),
+        ("What about OpenAI?", "How much did Microsoft put into OpenAI?"),
+        ("And in G42?", "How much did Microsoft put into G42?"),
+        ("And who was the founder of G42?", "Who was the founder of G42?"),
     ],
 )
 def test_entity_follow_ups_replace_the_entity(follow_up, expected):
@@ -40,7 +40,7 @@ def test_standalone_questions_are_left_alone():
 
 def test_chained_follow_ups_resolve_in_order():
     history = [Turn("user", FIRST), Turn("assistant", "…"), Turn("user", "What about OpenAI?")]
-    assert standalone_question("And in G42?", history).text == "How much did Microsoft invest in G42?"
+    assert standalone_question("And in G42?", history).text == "How much did Microsoft put into G42?"
 
 
 @pytest.mark.unit

@@ -19,7 +19,7 @@ from fakes_ui import FakePipeline, ServerThread
 from rag.config import Config
 from ui.server import build_server
 
-QUESTION = "How much did Microsoft invest in Inflection?"
+QUESTION = "How much did Microsoft put into Inflection?"
 
 
 def _serve(token_delay: float, **cfg: object) -> tuple[FakePipeline, ServerThread]:

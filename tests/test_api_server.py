@@ -14,7 +14,7 @@ import pytest
 from fakes_ui import ServerThread
 
 pytestmark = pytest.mark.integration
-QUESTION = "How much did Microsoft invest in Inflection?"
+QUESTION = "How much did Microsoft put into Inflection?"
 
 
 @pytest.fixture(scope="module")

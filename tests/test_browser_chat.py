@@ -33,7 +33,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-QUESTION = "How much did Microsoft invest in Inflection?"
+QUESTION = "How much did Microsoft put into Inflection?"
 
 
 @pytest.fixture(scope="module")

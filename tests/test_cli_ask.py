@@ -18,7 +18,7 @@ def env(real_config, monkeypatch):
 
 
 def test_ask_json_has_the_shared_shape(env, capsys):
-    assert main(["ask", "How much did Microsoft invest in Inflection?", "--json"]) == 0
+    assert main(["ask", "How much did Microsoft put into Inflection?", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"question", "answer", "refused", "citations", "retrieved", "backend", "timings_ms"} <= set(out)
     assert out["refused"] is False and "650" in out["answer"] and out["backend"] == "extractive"
@@ -41,11 +41,11 @@ def test_ask_declines_and_lists_closest_passages(env, capsys):
 
 def test_ask_with_history_file(env, capsys, tmp_path):
     history = tmp_path / "h.json"
-    turns = [{"role": "user", "content": "How much did Microsoft invest in Inflection?"}]
+    turns = [{"role": "user", "content": "How much did Microsoft put into Inflection?"}]
     history.write_text(json.dumps(turns))
     assert main(["ask", "And how much in G42?", "--history", str(history), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["standalone_question"] == "How much did Microsoft invest in G42?"
+    assert out["standalone_question"] == "How much did Microsoft put into G42?"
     assert "1.5 billion" in out["answer"]
 
 
@@ -65,7 +65,7 @@ def test_errors_are_one_line_without_traceback(env, capsys, argv, message):
 
 def test_unreachable_server_is_one_clear_line(env, capsys, monkeypatch):
     monkeypatch.setenv("RAG_LLM_BASE_URL", "http://127.0.0.1:9/v1")
-    assert main(["ask", "How much did Microsoft invest in Inflection?", "--backend", "openai"]) == 1
+    assert main(["ask", "How much did Microsoft put into Inflection?", "--backend", "openai"]) == 1
     err = capsys.readouterr().err
     assert "Cannot reach the OpenAI-compatible server" in err and "Traceback" not in err
 

@@ -32,7 +32,7 @@ def test_index_then_search(env: Path, seeds_dir: Path, capsys: pytest.CaptureFix
     assert "Indexed 5 documents" in out and "added" in out and "0 failures" in out
     assert main(["index", str(seeds_dir)]) == 0
     assert "added 0," in capsys.readouterr().out
-    assert main(["search", "How much did Microsoft invest in Inflection?", "-k", "2"]) == 0
+    assert main(["search", "How much did Microsoft put into Inflection?", "-k", "2"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1. [") and "000_cd01c28a230eedd7.txt" in out and "\n2. [" in out
 

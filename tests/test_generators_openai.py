@@ -119,6 +119,6 @@ def test_pipeline_over_seeds_with_the_openai_backend(real_config, llama_server_u
     from rag.pipeline import build_pipeline
 
     config = real_config.replace(backend="openai", llm_base_url=llama_server_url + "/v1")
-    answer = build_pipeline(config).ask("How much did Microsoft invest in Inflection?")
+    answer = build_pipeline(config).ask("How much did Microsoft put into Inflection?")
     assert not answer.refused and "650" in answer.text
     assert answer.citations[0].source.startswith("000_")

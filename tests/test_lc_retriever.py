@@ -35,7 +35,7 @@ class TestRagRetrieverStandard(RetrieversIntegrationTests):
 
     @property
     def retriever_query_example(self) -> str:
-        return "How much did Microsoft invest in Inflection?"
+        return "How much did Microsoft put into Inflection?"
 
 
 @pytest.fixture(scope="module")

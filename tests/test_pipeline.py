@@ -45,7 +45,7 @@ def pipeline(hits=None, **config) -> Pipeline:
 
 def test_stream_yields_sources_first_then_tokens_then_final(fake_backend):
     gen = fake_backend("Microsoft invested $1.5 billion in G42 [1].")
-    events = list(pipeline().stream("How much did Microsoft invest in G42?"))
+    events = list(pipeline().stream("How much did Microsoft put into G42?"))
     assert isinstance(events[0], Sources) and isinstance(events[-1], Final)
     assert all(isinstance(e, Token) for e in events[1:-1]) and len(events) > 3
     answer = events[-1].answer
@@ -72,7 +72,7 @@ def test_wrong_source_number_is_repaired(fake_backend):
 
 def test_invented_figure_is_refused_with_passages_still_attached(fake_backend):
     fake_backend("A Copilot subscription costs $30 per month [1].")
-    answer = pipeline().ask("What does a Microsoft 365 Copilot subscription cost?")
+    answer = pipeline().ask("What is the monthly price of a Microsoft 365 Copilot subscription?")
     assert answer.refused and answer.text == REFUSAL_TEXT
     assert answer.citations == () and len(answer.retrieved) == 2
     assert answer.reasons[:2] == (Reason.UNSUPPORTED, Reason.FIGURE_NOT_IN_SOURCE)
@@ -88,21 +88,21 @@ def test_off_topic_question_is_declined_without_calling_the_model(fake_backend):
 
 def test_model_decline_marker_is_respected(fake_backend):
     gen = fake_backend("UNANSWERABLE")
-    answer = pipeline().ask("How much did Microsoft invest in Inflection?")
+    answer = pipeline().ask("How much did Microsoft put into Inflection?")
     assert answer.refused and answer.reasons == (Reason.MODEL_DECLINED,)
     assert "UNANSWERABLE" in gen.requests[0].messages[0]["content"]  # the prompt asks for the marker
 
 
 def test_a_draft_with_nothing_to_check_is_declined(fake_backend):
     fake_backend("[1] [2]")
-    answer = pipeline().ask("How much did Microsoft invest in Inflection?")
+    answer = pipeline().ask("How much did Microsoft put into Inflection?")
     assert answer.refused and answer.reasons == (Reason.EMPTY_DRAFT,)
 
 
 def test_the_judge_rejecting_every_sentence_declines_with_its_scores(fake_backend, scripted_judge):
     fake_backend("Microsoft invested $1 billion in OpenAI [1].")
     scripted_judge.default = 0.2
-    answer = pipeline().ask("How much did Microsoft invest in Mistral?")
+    answer = pipeline().ask("How much did Microsoft put into Mistral?")
     assert answer.refused and Reason.NOT_STATED in answer.reasons and answer.support == (0.2,)
 
 
@@ -122,11 +122,11 @@ def test_injected_instruction_in_a_document_is_not_obeyed(fake_backend):
 def test_follow_up_is_rewritten_before_retrieval(fake_backend):
     fake_backend("Microsoft invested $1.5 billion in G42 [1].")
     p = pipeline()
-    history = [Turn("user", "How much did Microsoft invest in Inflection?"), Turn("assistant", "$650m [1].")]
+    history = [Turn("user", "How much did Microsoft put into Inflection?"), Turn("assistant", "$650m [1].")]
     events = list(p.stream("And how much in G42?", history))
-    assert p.retriever.queries == ["How much did Microsoft invest in G42?"]
-    assert events[0].standalone_question == "How much did Microsoft invest in G42?"
-    assert events[-1].answer.standalone_question == "How much did Microsoft invest in G42?"
+    assert p.retriever.queries == ["How much did Microsoft put into G42?"]
+    assert events[0].standalone_question == "How much did Microsoft put into G42?"
+    assert events[-1].answer.standalone_question == "How much did Microsoft put into G42?"
 
 
 @pytest.mark.parametrize("question", ["", "   \n"])
@@ -157,7 +157,7 @@ def test_health_reports_index_and_backends(fake_backend):
 
 def test_extractive_backend_proposes_the_best_sentence_and_declines_below_its_floor():
     p = pipeline(backend="extractive")
-    answer = p.ask("How much did Microsoft invest in G42?")
+    answer = p.ask("How much did Microsoft put into G42?")
     assert not answer.refused and "$1.5 billion" in answer.text and answer.text.endswith("[1].")
     assert pipeline(backend="extractive", extractive_min_score=5.0).ask("How much in G42?").reasons == (
         Reason.MODEL_DECLINED,)

@@ -19,21 +19,21 @@ pytestmark = pytest.mark.integration
 
 QUESTIONS = [
     # 000: Microsoft's AI Investments and OpenAI Crisis
-    ("000", "How much did Microsoft invest in Inflection?", "$650 million"),
-    ("000", "How much did Microsoft invest in G42?", "$1.5 billion"),
+    ("000", "How much did Microsoft put into Inflection?", "$650 million"),
+    ("000", "How much did Microsoft put into G42?", "$1.5 billion"),
     ("000", "Which companies have adopted Microsoft's Phi-3 models?", "BlackRock"),
     # 001: Microsoft's AI Balancing Act
-    ("001", "How long did it take to resolve the OpenAI leadership crisis?", "within just ten days"),
-    ("001", "When was Sam Altman ousted from OpenAI?", "November 2023"),
+    ("001", "How many days did the OpenAI leadership crisis last before it was resolved?", "within just ten days"),
+    ("001", "In which month was Sam Altman pushed out of OpenAI?", "November 2023"),
     (
         "001",
         "What contributed to Microsoft's financial results over the past five years?",
         "cloud computing market",
     ),
     # 002: A Strategic AI Partnership Evolution for Microsoft
-    ("002", "Until when is Azure the exclusive cloud provider for OpenAI?", "2032"),
+    ("002", "Until which year does Azure stay OpenAI's exclusive cloud?", "2032"),
     ("002", "What share of its earnings does OpenAI pay to Microsoft?", "20%"),
-    ("002", "What valuation could Microsoft exceed under the revamped deal?", "$4 trillion"),
+    ("002", "Under the revamped deal, which valuation might Microsoft go beyond?", "$4 trillion"),
     ("002", "How big is the global AI market expected to be by 2030?", "$1.8 trillion"),
     # 003: the OpenAI-Microsoft partnership under strain
     ("003", "When did Microsoft first invest in OpenAI and how much?", "$1 billion"),
@@ -46,7 +46,7 @@ QUESTIONS = [
     ),
     # 004: Clarus summary of Der Standard
     ("004", "Who is driving Microsoft's push to become independent from OpenAI?", "Microsoft's AI chief"),
-    ("004", "What is the primary source of the Clarus summary?", "Der Standard"),
+    ("004", "Which outlet is the Clarus summary primarily based on?", "Der Standard"),
     ("004", "What would a break with Microsoft mean for OpenAI's finances?", "financial crisis"),
 ]
 

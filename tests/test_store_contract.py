@@ -182,7 +182,7 @@ class TestStoreContract:
         store = opener()
         _build(store, corpus)
         hits = HybridRetriever(store, HashingEmbedder()).search(
-            "How much did Microsoft invest in Inflection?", 3
+            "How much did Microsoft put into Inflection?", 3
         )
         assert [h.rank for h in hits] == [1, 2, 3] and hits[0].chunk.source == INFLECTION
         assert "$650 million" in " ".join(h.chunk.text for h in hits)

@@ -90,7 +90,7 @@ def test_index_remotely_query_in_process(server: _Server, seeds_dir: Path, tmp_p
     report = build_index([seeds_dir], tmp_path / "ix", remote, progress=False)
     assert report.added == report.chunks > 10
     retriever = open_retriever(Config.from_env({}, index_dir=str(tmp_path / "ix")))  # the local MiniLM
-    hits = retriever.search("How much did Microsoft invest in Inflection?", 3)
+    hits = retriever.search("How much did Microsoft put into Inflection?", 3)
     assert hits[0].chunk.source == "000_cd01c28a230eedd7.txt"
 
 

@@ -104,7 +104,7 @@ def test_cli_index_and_search_over_postgres(
     assert "Indexed 5 documents" in out and "postgresql://" in out
     assert main(["index", str(seeds_dir)]) == 0
     assert "added 0," in capsys.readouterr().out
-    assert main(["search", "How much did Microsoft invest in Inflection?", "-k", "2"]) == 0
+    assert main(["search", "How much did Microsoft put into Inflection?", "-k", "2"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1. [") and "000_cd01c28a230eedd7.txt" in out
     monkeypatch.setenv("RAG_EMBED_MODEL", "")  # the packaged MiniLM: not what the database was built with
@@ -121,7 +121,7 @@ def test_langchain_retriever_over_postgres(pg_url: str, seeds_dir: Path) -> None
     store.close()
     config = Config.from_env({}, store="postgres", database_url=pg_url, embed_model="fake-hash")
     lc = RagRetriever.from_config(config, k=2)
-    docs = lc.invoke("How much did Microsoft invest in Inflection?")
+    docs = lc.invoke("How much did Microsoft put into Inflection?")
     lc.retriever.store.close()  # type: ignore[union-attr]
     assert len(docs) == 2 and docs[0].metadata["source"] == "000_cd01c28a230eedd7.txt"
     assert docs[0].metadata["scores"]["bm25"] > 0

@@ -34,5 +34,5 @@ def test_a_damaged_new_version_keeps_serving_the_old_one(tmp_path: Path, seeds_d
     retriever = open_retriever(Config.from_env({}, index_dir=str(ix)), HashingEmbedder())
     retriever.store.check_every = 0.0  # type: ignore[attr-defined]
     (ix / "manifest.json").write_text("{broken")
-    hits = retriever.search("How much did Microsoft invest in Inflection?", 2)
+    hits = retriever.search("How much did Microsoft put into Inflection?", 2)
     assert hits and hits[0].chunk.source == "000_cd01c28a230eedd7.txt"

@@ -20,7 +20,7 @@ def run(handler: ChatHandler, message: str, history=None):
 
 
 def test_sources_first_then_tokens_then_verified_answer():
-    ups = run(ChatHandler(FakePipeline()), "How much did Microsoft invest in Inflection?")
+    ups = run(ChatHandler(FakePipeline()), "How much did Microsoft put into Inflection?")
     assert ups[0].messages[-1]["content"].startswith("_Searching")
     # second update: sources panel, before any token
     assert ups[1].sources_html and "Retrieved passages" in ups[1].sources_html
@@ -41,7 +41,7 @@ def test_sources_first_then_tokens_then_verified_answer():
     )
     assert "Read it in the full document" in final.sources_html
     assert final.record["citations"][0]["n"] == 1
-    assert final.messages[0] == {"role": "user", "content": "How much did Microsoft invest in Inflection?"}
+    assert final.messages[0] == {"role": "user", "content": "How much did Microsoft put into Inflection?"}
 
 
 def test_each_update_is_a_snapshot():

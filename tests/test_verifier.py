@@ -98,9 +98,9 @@ def test_one_unsupported_sentence_of_two_is_dropped(hits):
 
 def test_the_judge_sees_question_claim_and_the_window_with_its_previous_sentence(hits):
     judge = ScriptedJudge()
-    verifier(judge).decide("It is based in Abu Dhabi [2].", q("Where is G42 based?"), hits)
+    verifier(judge).decide("It is based in Abu Dhabi [2].", q("In which city is G42 based?"), hits)
     question, claim, evidence = judge.calls[0]
-    assert question == "Where is G42 based?" and claim == "It is based in Abu Dhabi."
+    assert question == "In which city is G42 based?" and claim == "It is based in Abu Dhabi."
     assert "Abu Dhabi" in evidence and "Inflection" in evidence  # the sentence before is context
 
 
