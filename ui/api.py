@@ -30,6 +30,7 @@ from rag.errors import (
 )
 from rag.records import Final, Sources, Token, Turn, answer_to_json, hit_to_json
 from ui.chat import PipelineLike
+from ui.documents_api import build_documents_router
 from ui.feedback import record_feedback
 from ui.gate import GenerationGate, gated_stream
 
@@ -220,4 +221,5 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
         )
         return JSONResponse({"ok": True, "recorded": rec})
 
+    router.include_router(build_documents_router(pipeline))  # the chat page's full-document view
     return router

@@ -1,6 +1,7 @@
 """Thumbs up/down on answers, appended as JSON lines to `Config.feedback_path` for later review.
 
-One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "source"}.
+One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "origin"}, plus
+"conversation_id" and "message_id" for votes from the chat page.
 Leaves out any review tooling; the file is plain JSONL (`jq`, pandas).
 """
 
@@ -43,6 +44,8 @@ def record_feedback(
     backend: str = "",
     origin: str = "chat",
     comment: str = "",
+    conversation_id: str = "",
+    message_id: str = "",
 ) -> dict[str, Any]:
     """Append one vote to the JSONL file at `path` (folders created) and return the written record."""
     record = {
@@ -56,6 +59,9 @@ def record_feedback(
     }
     if comment:
         record["comment"] = comment
+    if conversation_id:  # the chat page: which conversation and answer the vote is about
+        record["conversation_id"] = conversation_id
+        record["message_id"] = message_id
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False) + "\n"
