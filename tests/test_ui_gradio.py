@@ -73,11 +73,9 @@ def test_vote_records_final_answer_citations_and_conversation(tmp_path):
     fb = tmp_path / "fb.jsonl"
     demo = build_app(FakePipeline(config=Config.from_env({}, feedback_path=str(fb))))
     fns, req = _fns(demo), Req("s1")
-    messages = fns["enqueue"]("How much?", req)
-    assert messages[-1]["content"].count("Queued") == 1
-    for _ in fns["answer_queue"](req):
-        pass
-    done = fns["enqueue"]("", req)
+    first = list(fns["ask"]("1\nHow much?", req))
+    assert "Queued" in first[0][0][-1]["content"] and "rag-done" in first[-1][0][-1]["content"]
+    done = fns["ask"]("2\n", req).__next__()[0]
     html = done[-1]["content"]
     assert "rag-done" in html and 'data-vote="up"' in html
     msg_id = html.split('data-msg="')[1].split('"')[0]
@@ -97,10 +95,8 @@ def test_old_answer_keeps_its_own_panel():
     demo = build_app(FakePipeline())
     fns, req = _fns(demo), Req("s2")
     for q in ("How much?", "please refuse this"):
-        fns["enqueue"](q, req)
-        for _ in fns["answer_queue"](req):
-            pass
-    first = fns["enqueue"]("", req)[1]["content"]
+        list(fns["ask"]("1\n" + q, req))
+    first = fns["ask"]("2\n", req).__next__()[0][1]["content"]
     msg_id = first.split('data-msg="')[1].split('"')[0]
     panel = fns["show"](f"{msg_id}|123", req)
     assert f'id="rag-src-{msg_id}-1"' in panel and "<mark>" in panel
@@ -111,11 +107,10 @@ def test_clear_stops_and_stays_cleared():
 
     demo = build_app(FakePipeline(token_delay=0.01))
     fns, req = _fns(demo), Req("s3")
-    fns["enqueue"]("How much?", req)
-    fns["enqueue"]("And more?", req)
-    steps = fns["answer_queue"](req)
+    steps = fns["ask"]("1\nHow much?", req)
     next(steps), next(steps)
+    assert len(next(fns["ask"]("2\nAnd more?", req))[0]) == 4  # shown at once, queued
     cleared, _, _ = fns["clear"](req)
     rest = list(steps)
     assert cleared == [] and all(not r[0] for r in rest if isinstance(r[0], list))
-    assert fns["enqueue"]("", req) == []
+    assert next(fns["ask"]("3\n", req))[0] == []

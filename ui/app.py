@@ -13,6 +13,7 @@ and the page script are `ui/static/page.css` and `page.js`, passed when the app 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +104,22 @@ def build_app(
     sessions = Sessions()
     origin = "embed" if embed else "chat"
 
-    def enqueue(text: str, request: gr.Request):
-        """Show the question at once; the worker (`answer_queue`) answers it in turn."""
+    def enqueue(sent: str, request: gr.Request):
+        """Show the question at once (`sent` is "<nonce>\n<question>", so a repeat is a new event)."""
         conv = sessions.get(_key(request))
-        if (text or "").strip():
+        text = (sent or "").split("\n", 1)[-1] if "\n" in (sent or "") else ""
+        if text.strip():
             conv.add(text)
-        return conv.messages()
+        return conv
 
-    def answer_queue(request: gr.Request):
-        """Answer this tab's queued questions in order; a second call while one runs returns at once."""
-        conv = sessions.get(_key(request))
-        if not conv.claim_worker():
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
+    def answer_queue(conv: Conversation):
+        """Answer `conv`'s queued questions in order (the caller holds the worker claim)."""
         finished = False
         try:
             yield conv.messages(), gr.skip(), gr.update(submit_btn=False, stop_btn="Stop")
-            while (ex := conv.take_next()) is not None:  # take_next releases the worker when none is left
+            # take_next sees every question added before it, and releases the worker only when none is
+            # left, under the conversation's lock: a question is either taken here or claims the worker.
+            while (ex := conv.take_next()) is not None:
                 turns = conv.history_before(ex, handler.max_turns)
                 steps = handler.run(ex, turns)  # a generator: closed on Stop
                 for panel in steps:
@@ -139,6 +139,14 @@ def build_app(
             gr.skip(),
             gr.skip() if conv.busy() else gr.update(submit_btn="Ask", stop_btn=False),
         )
+
+    def ask(sent: str, request: gr.Request):
+        """Add the question, then answer this tab's queue in order, unless a worker already does."""
+        conv = enqueue(sent, request)
+        if not conv.claim_worker():
+            yield conv.messages(), gr.skip(), gr.skip()
+            return
+        yield from answer_queue(conv)
 
     def stop(request: gr.Request):
         conv = sessions.get(_key(request))
@@ -193,7 +201,7 @@ def build_app(
 
     def pick_example(evt: gr.SelectData) -> str:
         value = evt.value if isinstance(evt.value, dict) else {}
-        return str(value.get("text", ""))
+        return f"{time.time_ns()}\n{value.get('text', '')}"
 
     def chat_api(message: str, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         """Answer `message` after `history` (Gradio chat messages): the new history and the sources panel."""
@@ -245,22 +253,25 @@ def build_app(
         private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
         worker: dict[str, Any] = {
             "concurrency_id": "chat",
-            "concurrency_limit": gen_limit + 4,  # beyond the gate they show sources, then wait at the gate
+            # Every tab's question shows at once; generation itself is limited by the gate.
+            "concurrency_limit": max(16, gen_limit + 4),
             "show_progress": "hidden",
             "api_visibility": "private",
         }
         # Taking the question runs in the browser: a server round trip could wipe what is typed meanwhile.
-        take = f"(t) => (t || '').trim().length > {handler.max_chars} ? [t, t] : ['', t]"
-        box.submit(None, box, [box, pending], js=take, trigger_mode="multiple", **private).then(
-            enqueue, pending, chatbot, **private
-        ).then(answer_queue, None, [chatbot, sources, box], **worker)
-        chatbot.example_select(pick_example, None, pending, trigger_mode="multiple", **private).then(
-            enqueue, pending, chatbot, **private
-        ).then(answer_queue, None, [chatbot, sources, box], **worker)
+        # Each question is its own event (a nonce makes a repeated question a change too), with no
+        # `.then` chain: Gradio skips a chained step while its previous run is pending, which dropped
+        # questions sent in quick succession.
+        take = (
+            f"(t) => [(t || '').trim().length > {handler.max_chars} ? t : '', Date.now() + '\\n' + (t || '')]"
+        )
+        box.submit(None, box, [box, pending], js=take, trigger_mode="multiple", **private)
+        chatbot.example_select(pick_example, None, pending, trigger_mode="multiple", **private)
+        pending.change(ask, pending, [chatbot, sources, box], trigger_mode="multiple", **worker)
         box.stop(stop, None, chatbot, **private)
         chatbot.clear(clear, None, [chatbot, sources, box], **private)
-        show_box.input(show, show_box, sources, trigger_mode="multiple", **private)
-        vote_box.input(vote, vote_box, chatbot, trigger_mode="multiple", **private)
+        show_box.change(show, show_box, sources, trigger_mode="multiple", **private)
+        vote_box.change(vote, vote_box, chatbot, trigger_mode="multiple", **private)
         demo.unload(unload)
         gr.api(chat_api, api_name="chat", concurrency_id="chat", concurrency_limit=gen_limit + 4)
     return demo

@@ -111,13 +111,13 @@ def final_html(answer: Answer, msg_id: str, vote: str = "") -> str:
         votes = f'<span class="rag-voted">Thanks, your vote ({vote}) was recorded.</span>'
     else:
         votes = (
-            f'<a class="rag-vote" role="button" href="#vote" data-msg="{msg_id}" data-vote="up" '
+            f'<a class="rag-vote" role="button" href="#rag-vote-{msg_id}-up" data-vote="up" '
             'title="Good answer" aria-label="Good answer">▲ Helpful</a>'
-            f'<a class="rag-vote" role="button" href="#vote" data-msg="{msg_id}" data-vote="down" '
+            f'<a class="rag-vote" role="button" href="#rag-vote-{msg_id}-down" data-vote="down" '
             'title="Bad answer" aria-label="Bad answer">▼ Not helpful</a>'
         )
     tools = (
-        f'<div class="rag-tools"><a class="rag-copy" role="button" href="#copy" data-msg="{msg_id}">Copy</a>'
+        f'<div class="rag-tools"><a class="rag-copy" role="button" href="#rag-copy-{msg_id}">Copy</a>'
         f"{votes}</div>"
     )
     return sanitize.clean(body + tools + render.DONE)

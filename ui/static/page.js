@@ -7,6 +7,8 @@
  *   (textContent: a document's markup is never parsed), the passage marked.
  * - Copy puts plain text and the source list on the clipboard; 👍/👎 are sent to the server.
  * - Esc stops the answer being written. Screen-reader labels of messages are their plain text.
+ * Gradio's chat sanitiser drops data-* attributes, so links carry what they need in their href
+ * (#rag-src-<answer>-<n>, #rag-vote-<answer>-<up|down>).
  * Gradio components are reached through hidden textboxes (#rag-show, #rag-vote): setting the value
  * and an input event is how a page script triggers a Gradio event.
  */
@@ -70,7 +72,8 @@
     var a = e.target.closest && e.target.closest("a.rag-cite, a.rag-copy, a.rag-vote, a.rag-back, a.rag-page");
     if (!a) return;
     e.preventDefault(); e.stopPropagation();
-    if (a.classList.contains("rag-cite")) return showSource(a.dataset.msg, a.dataset.n);
+    var parts = (a.getAttribute("href") || "").split("-");  // #rag-<kind>-<answer>-<n|vote>
+    if (a.classList.contains("rag-cite")) return showSource(parts[2], parts[3]);
     if (a.classList.contains("rag-back")) {
       var chat = document.getElementById("rag-chat");
       if (chat) chat.scrollIntoView({ behavior: "smooth", block: "start" });
@@ -82,7 +85,7 @@
     }
     if (a.classList.contains("rag-vote")) {
       a.parentNode.querySelectorAll(".rag-vote").forEach(function (b) { b.classList.add("rag-sending"); });
-      return send("rag-vote", a.dataset.msg + "|" + a.dataset.vote + "|" + Date.now());
+      return send("rag-vote", parts[2] + "|" + parts[3] + "|" + Date.now());
     }
     if (a.classList.contains("rag-page")) return loadDoc(a.closest("details.rag-full"), +a.dataset.page);
   }, true);
@@ -135,8 +138,10 @@
   // Esc stops the answer being written (the same as the Stop button).
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
-    var stop = document.querySelector("#rag-stop:not([hidden]) button, button#rag-stop");
-    if (stop && stop.offsetParent !== null) { e.preventDefault(); stop.click(); }
+    var stop = Array.prototype.find.call(document.querySelectorAll("#rag-input button"), function (b) {
+      return b.textContent.trim() === "Stop" && b.offsetParent !== null;
+    });
+    if (stop) { e.preventDefault(); stop.click(); }
   });
 
   // Gradio labels each message with its raw value (our HTML); give screen readers the text instead.
