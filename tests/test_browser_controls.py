@@ -161,5 +161,6 @@ def test_draft_is_marked_and_timings(page):
     t_final = time.perf_counter() - t0
     assert bot(page).last.locator(".rag-draft").count() == 0
     print(
-        f"\nbrowser (fake, {TOKEN_DELAY}s/token): first token {t_first * 1000:.0f} ms, final {t_final * 1000:.0f} ms"
+        f"\nbrowser (fake, {TOKEN_DELAY}s/token): first token {t_first * 1000:.0f} ms, "
+        f"final {t_final * 1000:.0f} ms"
     )

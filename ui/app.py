@@ -164,7 +164,7 @@ def build_app(
         return ex.panel if ex is not None and ex.panel else gr.skip()
 
     def vote(value: str, request: gr.Request):
-        """A vote on a final answer: recorded with its citations and the conversation id, confirmed in place."""
+        """A vote on a final answer, recorded with its citations and the conversation id; shown."""
         conv = sessions.get(_key(request))
         parts = (value or "").split("|")
         ex = conv.find(parts[0]) if parts else None
