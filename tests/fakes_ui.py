@@ -1,7 +1,8 @@
 """A scripted pipeline for the UI and API tests: predictable events, no model, no index.
 
 Questions containing "refuse" are declined, "cloud" answered from the second document, "backend-down"
-raise BackendError mid-stream, "boom" raise a plain RuntimeError; anything else is answered from two small documents with citation [1].
+raise BackendError mid-stream, "boom" raise a plain RuntimeError; anything else is answered from two
+small documents with citation [1].
 """
 
 from __future__ import annotations
