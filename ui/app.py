@@ -41,13 +41,25 @@ PAGE_CSS = (STATIC / "page.css").read_text(encoding="utf-8")
 EMBED_CSS = (
     PAGE_CSS
     + """
-.gradio-container {padding: 8px 10px !important}
+.gradio-container {padding: 0 !important}
+.gradio-container .main.app {padding: 6px !important}
+.rag-embed {gap: 10px !important}
 .rag-embed #rag-chat {height: 380px !important}
 .rag-embed #rag-sources {max-height: none}
 """
 )
 
-PAGE_HEAD = "<script>\n" + (STATIC / "page.js").read_text(encoding="utf-8") + "\n</script>\n"
+# Gradio 6 pads `.main.app` (32px each side; the chat was 326 of 390 px on a phone). Gradio scopes the
+# `css=` rules inside @media to its own `.contain`, below that element, so this one goes in the head.
+PHONE_STYLE = """<style>
+@media (max-width: 640px) {
+  .gradio-container .main.app {padding-left: 6px !important; padding-right: 6px !important}
+}
+</style>
+"""
+PAGE_HEAD = (
+    PHONE_STYLE + "<script>\n" + (STATIC / "page.js").read_text(encoding="utf-8") + "\n</script>\n"
+)
 
 # In the embed view, report the page height to the embedding page (ui/static/embed.js sizes the iframe).
 EMBED_HEAD = (
