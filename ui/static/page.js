@@ -90,7 +90,8 @@
     if (a.classList.contains("rag-page")) return loadDoc(a.closest("details.rag-full"), +a.dataset.page);
   }, true);
 
-  // The full document, a page at a time, as text.
+  // The full document, a page at a time, as text; bidi overrides dropped as ui/sanitize.py does.
+  function unbidi(t) { return t.replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, ""); }
   function loadDoc(d, page) {
     if (!d) return;
     var box = d.querySelector(".rag-doc");
@@ -104,13 +105,13 @@
         box.textContent = "";
         var t = j.text, a = Math.max(0, start - j.offset), b = Math.min(t.length, end - j.offset), mark = null;
         if (b > a) {
-          box.appendChild(document.createTextNode(t.slice(0, a)));
+          box.appendChild(document.createTextNode(unbidi(t.slice(0, a))));
           mark = document.createElement("mark");
-          mark.textContent = t.slice(a, b);
+          mark.textContent = unbidi(t.slice(a, b));
           box.appendChild(mark);
-          box.appendChild(document.createTextNode(t.slice(b)));
+          box.appendChild(document.createTextNode(unbidi(t.slice(b))));
         } else {
-          box.appendChild(document.createTextNode(t));
+          box.appendChild(document.createTextNode(unbidi(t)));
         }
         if (j.pages > 1) {
           var nav = document.createElement("div");
@@ -145,10 +146,14 @@
   });
 
   // Gradio labels each message with its raw value (our HTML); give screen readers the text instead.
+  // The label we set is remembered: text that itself contains "<" must not be rewritten forever.
   function fixLabels(root) {
-    root.querySelectorAll("[aria-label*='<']").forEach(function (el) {
-      var who = (el.getAttribute("aria-label") || "").split(":")[0];
-      el.setAttribute("aria-label", who + ": " + el.innerText.replace(/\s+/g, " ").trim().slice(0, 2000));
+    root.querySelectorAll("#rag-chat [aria-label*='<']").forEach(function (el) {
+      var label = el.getAttribute("aria-label") || "";
+      if (label === el.__ragLabel) return;
+      var who = label.split(":")[0];
+      el.__ragLabel = who + ": " + el.innerText.replace(/\s+/g, " ").trim().slice(0, 2000);
+      el.setAttribute("aria-label", el.__ragLabel);
     });
   }
   new MutationObserver(function () { fixLabels(document); })
