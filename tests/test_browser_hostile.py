@@ -37,9 +37,12 @@ def hostile_docs(pixel: str) -> dict[str, str]:
     return {
         "contoso.md": (
             "# Contoso pixel report\n\n"
-            f"The quarterly pixel budget of Contoso was 42 million dollars {attacks}according to the report.\n\n"
-            f"Contoso reviews the pixel budget every quarter. \u202eThis line is reversed by an override.\u202c "
-            f"{attacks}\n\n" + "A" * 20_000 + "\n\nThe end of the Contoso report mentions the pixel budget again.\n"
+            "The quarterly pixel budget of Contoso was 42 million dollars "
+            f"{attacks}according to the report.\n\n"
+            "Contoso reviews the pixel budget every quarter. "
+            f"\u202eThis line is reversed by an override.\u202c {attacks}\n\n"
+            + "A" * 20_000
+            + "\n\nThe end of the Contoso report mentions the pixel budget again.\n"
         ),
         "fabrikam.txt": (
             "Fabrikam notes\n\nFabrikam has no pixel budget. "
