@@ -164,3 +164,38 @@ def test_draft_is_marked_and_timings(page):
         f"\nbrowser (fake, {TOKEN_DELAY}s/token): first token {t_first * 1000:.0f} ms, "
         f"final {t_final * 1000:.0f} ms"
     )
+
+
+def test_reload_keeps_the_conversation_new_and_back_regenerate(page, served):
+    _, fake, _ = served
+    send(page, "How much kept?")
+    wait_done(page, 1)
+    time.sleep(0.5)  # the store is written with the last update
+    page.reload()
+    page.locator("#rag-chat .rag-done").first.wait_for(state="attached", timeout=30_000)
+    assert "How much kept?" in page.locator("#rag-chat").inner_text()
+    bot(page).first.locator("a.rag-cite").click()  # a restored answer still shows its own passage
+    page.locator("#rag-sources .rag-cited mark").first.wait_for(timeout=5_000)
+    # regenerate asks the last question again
+    before = len(fake.calls)
+    page.get_by_role("button", name="Regenerate").click()
+    deadline = time.time() + 20
+    while len(fake.calls) == before and time.time() < deadline:
+        time.sleep(0.05)
+    wait_done(page, 1)
+    assert fake.calls[-1]["question"] == "How much kept?" and bot(page).count() == 1
+    # a new conversation, then back to the earlier one from the list
+    page.get_by_text("Conversations").first.click()
+    page.locator("#rag-conv-new").click()
+    page.wait_for_function("() => !document.querySelector('#rag-chat .bot-row')", timeout=5_000)
+    page.locator("#rag-conv-list input").click()
+    page.get_by_role("option", name="How much kept?").click()
+    page.locator("#rag-chat .rag-done").first.wait_for(state="attached", timeout=5_000)
+    page.locator("#rag-conv-export").click()
+    link = page.locator("#rag-conv-file a[download]").first
+    link.wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "browser-conversations.png"), full_page=True)
+    with page.expect_download() as dl:
+        link.click()
+    md = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "**Question:** How much kept?" in md and "- [1] Microsoft invests (000_invest.txt)" in md

@@ -74,7 +74,10 @@ def test_vote_records_final_answer_citations_and_conversation(tmp_path):
     demo = build_app(FakePipeline(config=Config.from_env({}, feedback_path=str(fb))))
     fns, req = _fns(demo), Req("s1")
     first = list(fns["ask"]("1\nHow much?", req))
-    assert "Queued" in first[0][0][-1]["content"] and "rag-done" in first[-1][0][-1]["content"]
+    shown = [u[0] for u in first if isinstance(u[0], list)]
+    assert "Queued" in shown[0][-1]["content"] and "rag-done" in shown[-1][-1]["content"]
+    store = first[-1][3]  # the last update saves the conversation for the browser
+    assert store["items"][0]["title"] == "How much?" and store["current"] == store["items"][0]["id"]
     done = fns["ask"]("2\n", req).__next__()[0]
     html = done[-1]["content"]
     assert "rag-done" in html and 'data-vote="up"' in html
@@ -110,7 +113,7 @@ def test_clear_stops_and_stays_cleared():
     steps = fns["ask"]("1\nHow much?", req)
     next(steps), next(steps)
     assert len(next(fns["ask"]("2\nAnd more?", req))[0]) == 4  # shown at once, queued
-    cleared, _, _ = fns["clear"](req)
+    cleared, *_ = fns["clear"](req)
     rest = list(steps)
     assert cleared == [] and all(not r[0] for r in rest if isinstance(r[0], list))
     assert next(fns["ask"]("3\n", req))[0] == []

@@ -13,15 +13,16 @@ and the page script are `ui/static/page.css` and `page.js`, passed when the app 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from ui import render
+from ui import history, render
 from ui.chat import ChatHandler, PipelineLike, message_text, note_html
-from ui.conversation import DONE, ERROR, RUNNING, Conversation, Sessions
+from ui.conversation import DONE, ERROR, RUNNING, Conversation, Sessions, take_back_last
 from ui.feedback import normalize_vote, record_feedback
 from ui.gate import GenerationGate
 
@@ -114,6 +115,7 @@ def build_app(
     feedback_path = getattr(cfg, "feedback_path", ".rag/feedback.jsonl")
     gen_limit = max(1, int(getattr(cfg, "concurrency", 1)))
     sessions = Sessions()
+    stores: dict[str, dict[str, Any]] = {}  # each tab's copy of its browser store
     origin = "embed" if embed else "chat"
 
     def enqueue(sent: str, request: gr.Request):
@@ -152,13 +154,73 @@ def build_app(
             gr.skip() if conv.busy() else gr.update(submit_btn="Ask", stop_btn=False),
         )
 
+    def persist(key: str, conv: Conversation) -> tuple[dict[str, Any], Any]:
+        """Save `conv` into this tab's store (kept in the browser): the store and the list's update."""
+        store = stores[key] = history.save(stores.get(key), conv)
+        return store, gr.update(choices=history.choices(store), value=conv.id if conv.exchanges else None)
+
     def ask(sent: str, request: gr.Request):
         """Add the question, then answer this tab's queue in order, unless a worker already does."""
         conv = enqueue(sent, request)
         if not conv.claim_worker():
-            yield conv.messages(), gr.skip(), gr.skip()
+            yield conv.messages(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        yield from answer_queue(conv)
+        for update in answer_queue(conv):
+            yield *update, gr.skip(), gr.skip()
+        yield (gr.skip(), gr.skip(), gr.skip(), *persist(_key(request), conv))
+
+    def restore(store: dict[str, Any] | None, request: gr.Request):
+        """On page load: the conversation the browser kept, and the list of earlier ones."""
+        key = _key(request)
+        stores[key] = store if isinstance(store, dict) else history.empty_store()
+        conv = sessions.put(key, history.current(stores[key]))
+        return show_conversation(conv, key)
+
+    def show_conversation(conv: Conversation, key: str):
+        last = next((e.panel for e in reversed(conv.exchanges) if e.panel), "") or render.empty_panel()
+        store, listing = persist(key, conv)
+        return conv.messages(), last, store, listing, conv.title
+
+    def new_conversation(request: gr.Request):
+        key = _key(request)
+        persist(key, sessions.get(key))
+        return show_conversation(sessions.put(key, Conversation()), key)
+
+    def open_conversation(conv_id: str, request: gr.Request):
+        key = _key(request)
+        persist(key, sessions.get(key))
+        return show_conversation(sessions.put(key, history.pick(stores.get(key), conv_id or "")), key)
+
+    def rename_conversation(title: str, request: gr.Request):
+        key = _key(request)
+        conv = sessions.get(key)
+        conv.title = (title or "").strip()[:80] or conv.title
+        return persist(key, conv)
+
+    def delete_conversation(request: gr.Request):
+        key = _key(request)
+        stores[key] = history.remove(stores.get(key), sessions.get(key).id)
+        return show_conversation(sessions.put(key, Conversation()), key)
+
+    def export_conversation(request: gr.Request):
+        conv = sessions.get(_key(request))
+        out = Path(tempfile.mkdtemp(prefix="rag-chat-")) / "conversation.md"
+        out.write_text(history.to_markdown(conv), encoding="utf-8")
+        return gr.update(value=str(out), visible=True)
+
+    def regenerate(request: gr.Request):
+        """Ask the last question again (its answer is replaced)."""
+        conv = sessions.get(_key(request))
+        ex = take_back_last(conv)
+        if ex is None:
+            return gr.skip(), gr.skip()
+        return conv.messages(), f"{time.time_ns()}\n{ex.question}"
+
+    def edit_last(request: gr.Request):
+        """Put the last question back into the box to edit and resend (its answer is dropped)."""
+        conv = sessions.get(_key(request))
+        ex = take_back_last(conv)
+        return (gr.skip(), gr.skip()) if ex is None else (conv.messages(), ex.question)
 
     def stop(request: gr.Request):
         conv = sessions.get(_key(request))
@@ -166,9 +228,12 @@ def build_app(
         return conv.messages()
 
     def clear(request: gr.Request):
-        conv = sessions.get(_key(request))
+        """Stop everything and forget this conversation (also in the browser's list)."""
+        key = _key(request)
+        conv = sessions.get(key)
         conv.clear()
-        return [], render.empty_panel(), gr.update(submit_btn="Ask", stop_btn=False)
+        stores[key] = history.remove(stores.get(key), conv.id)
+        return [], render.empty_panel(), gr.update(submit_btn="Ask", stop_btn=False), *persist(key, conv)
 
     def show(value: str, request: gr.Request) -> Any:
         """The sources panel of one answer (a click on [n] in an older answer)."""
@@ -210,6 +275,7 @@ def build_app(
 
     def unload(request: gr.Request) -> None:
         sessions.drop(_key(request))
+        stores.pop(_key(request), None)
 
     def pick_example(evt: gr.SelectData) -> str:
         value = evt.value if isinstance(evt.value, dict) else {}
@@ -255,8 +321,31 @@ def build_app(
                     autofocus=not embed,
                     elem_id="rag-input",
                 )
+                with gr.Row(elem_id="rag-actions"):
+                    regen_btn = gr.Button("Regenerate", size="sm", variant="secondary", scale=0)
+                    edit_btn = gr.Button("Edit last question", size="sm", variant="secondary", scale=0)
+                with gr.Accordion("Conversations", open=False, elem_id="rag-conversations"):
+                    conv_list = gr.Dropdown(
+                        label="Earlier conversations", choices=[], value=None, elem_id="rag-conv-list"
+                    )
+                    conv_title = gr.Textbox(label="Title", max_lines=1, elem_id="rag-conv-title")
+                    with gr.Row():
+                        new_btn = gr.Button("New", size="sm", elem_id="rag-conv-new")
+                        rename_btn = gr.Button("Rename", size="sm", elem_id="rag-conv-rename")
+                        delete_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="rag-conv-delete")
+                        export_btn = gr.Button("Export as Markdown", size="sm", elem_id="rag-conv-export")
+                    export_file = gr.File(
+                        label="Export", visible=False, interactive=False, height=80, elem_id="rag-conv-file"
+                    )
             with gr.Column(scale=2, min_width=280):
                 sources = gr.HTML(render.empty_panel(), elem_id="rag-sources", padding=False)
+        # Kept in the browser's localStorage; the secret only keeps other sites' scripts from reading it
+        # as plain JSON, it is not a protection against the user's own browser.
+        store = gr.BrowserState(
+            history.empty_store(),
+            storage_key="rag-chat-conversations" + ("-embed" if embed else ""),
+            secret="rag-chat:" + str(getattr(cfg, "index_dir", "")),
+        )
 
         # Page-script channels: a question between the box and the queue, [n] clicks, votes.
         pending = gr.Textbox(visible="hidden", elem_id="rag-pending")
@@ -279,9 +368,20 @@ def build_app(
         )
         box.submit(None, box, [box, pending], js=take, trigger_mode="multiple", **private)
         chatbot.example_select(pick_example, None, pending, trigger_mode="multiple", **private)
-        pending.change(ask, pending, [chatbot, sources, box], trigger_mode="multiple", **worker)
+        pending.change(
+            ask, pending, [chatbot, sources, box, store, conv_list], trigger_mode="multiple", **worker
+        )
+        shown = [chatbot, sources, store, conv_list, conv_title]
+        demo.load(restore, store, shown, **private)
+        new_btn.click(new_conversation, None, shown, **private)
+        conv_list.input(open_conversation, conv_list, shown, **private)
+        rename_btn.click(rename_conversation, conv_title, [store, conv_list], **private)
+        delete_btn.click(delete_conversation, None, shown, **private)
+        export_btn.click(export_conversation, None, export_file, **private)
+        regen_btn.click(regenerate, None, [chatbot, pending], **private)
+        edit_btn.click(edit_last, None, [chatbot, box], **private)
         box.stop(stop, None, chatbot, **private)
-        chatbot.clear(clear, None, [chatbot, sources, box], **private)
+        chatbot.clear(clear, None, [chatbot, sources, box, store, conv_list], **private)
         show_box.change(show, show_box, sources, trigger_mode="multiple", **private)
         vote_box.change(vote, vote_box, chatbot, trigger_mode="multiple", **private)
         demo.unload(unload)

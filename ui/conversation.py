@@ -199,3 +199,11 @@ class Sessions:
             conv = self._by_key.pop(key or "", None)
         if conv is not None:
             conv.clear()
+
+
+def take_back_last(conv: Conversation) -> Exchange | None:
+    """Remove and return the last finished exchange (for regenerate / edit); None while answering."""
+    with conv.lock:
+        if conv.busy() or not conv.exchanges:
+            return None
+        return conv.exchanges.pop()
