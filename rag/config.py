@@ -51,6 +51,10 @@ class Config:
     allowed_origins: str = "*"  # comma-separated origins allowed to embed / call the API
     concurrency: int = 1  # generations at once; others queue
     feedback_path: str = ".rag/feedback.jsonl"
+    # chat page (issue 9): documents uploaded from the browser
+    uploads: str = "on"  # on | off | signed-in (only requests that carry the server's credentials)
+    upload_max_mb: int = 20  # per file
+    uploads_dir: str = ""  # default: <index_dir>/uploads, indexed alongside the corpus
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
