@@ -21,10 +21,12 @@ from typing import Any
 import gradio as gr
 
 from ui import history, render
+from ui.app_documents import documents_panel
 from ui.chat import ChatHandler, PipelineLike, message_text, note_html
 from ui.conversation import DONE, ERROR, RUNNING, Conversation, Sessions, take_back_last
 from ui.feedback import normalize_vote, record_feedback
 from ui.gate import GenerationGate
+from ui.uploads import Uploads
 
 log = logging.getLogger("ui.app")
 STATIC = Path(__file__).parent / "static"
@@ -58,9 +60,7 @@ PHONE_STYLE = """<style>
 }
 </style>
 """
-PAGE_HEAD = (
-    PHONE_STYLE + "<script>\n" + (STATIC / "page.js").read_text(encoding="utf-8") + "\n</script>\n"
-)
+PAGE_HEAD = PHONE_STYLE + "<script>\n" + (STATIC / "page.js").read_text(encoding="utf-8") + "\n</script>\n"
 
 # In the embed view, report the page height to the embedding page (ui/static/embed.js sizes the iframe).
 EMBED_HEAD = (
@@ -116,6 +116,8 @@ def build_app(
     gen_limit = max(1, int(getattr(cfg, "concurrency", 1)))
     sessions = Sessions()
     stores: dict[str, dict[str, Any]] = {}  # each tab's copy of its browser store
+    uploads = Uploads(pipeline)
+    show_docs = not embed and uploads.mode != "off" and hasattr(pipeline, "retriever")
     origin = "embed" if embed else "chat"
 
     def enqueue(sent: str, request: gr.Request):
@@ -290,6 +292,14 @@ def build_app(
             panel = up.sources_html if up.sources_html is not None else panel
         return messages, panel
 
+    worker: dict[str, Any] = {
+        "concurrency_id": "chat",
+        # Every tab's question shows at once; generation itself is limited by the gate.
+        "concurrency_limit": max(16, gen_limit + 4),
+        "show_progress": "hidden",
+        "api_visibility": "private",
+    }
+
     with gr.Blocks(title="Ask the documents", analytics_enabled=False, fill_width=embed) as demo:
         if not embed:
             gr.Markdown(
@@ -337,6 +347,8 @@ def build_app(
                     export_file = gr.File(
                         label="Export", visible=False, interactive=False, height=80, elem_id="rag-conv-file"
                     )
+                if show_docs:
+                    documents_panel(uploads, worker)
             with gr.Column(scale=2, min_width=280):
                 sources = gr.HTML(render.empty_panel(), elem_id="rag-sources", padding=False)
         # Kept in the browser's localStorage; the secret only keeps other sites' scripts from reading it
@@ -352,13 +364,6 @@ def build_app(
         show_box = gr.Textbox(visible="hidden", elem_id="rag-show")
         vote_box = gr.Textbox(visible="hidden", elem_id="rag-vote")
         private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
-        worker: dict[str, Any] = {
-            "concurrency_id": "chat",
-            # Every tab's question shows at once; generation itself is limited by the gate.
-            "concurrency_limit": max(16, gen_limit + 4),
-            "show_progress": "hidden",
-            "api_visibility": "private",
-        }
         # Taking the question runs in the browser: a server round trip could wipe what is typed meanwhile.
         # Each question is its own event (a nonce makes a repeated question a change too), with no
         # `.then` chain: Gradio skips a chained step while its previous run is pending, which dropped

@@ -26,6 +26,7 @@ from rag.retriever import open_retriever
 MODES = ("on", "off", "signed-in")
 _SAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 Progress = Callable[[str], None]
+_LOCK = threading.Lock()  # one re-index at a time per process (page, embed and API share it)
 
 
 def safe_name(name: str) -> str:
@@ -66,7 +67,7 @@ class Uploads:
             raise ConfigError(f"RAG_UPLOADS={self.mode!r}: use one of {', '.join(MODES)}.")
         self.max_bytes = int(getattr(cfg, "upload_max_mb", 20)) * 1024 * 1024
         self.folder = Path(getattr(cfg, "uploads_dir", "") or Path(cfg.index_dir) / "uploads")
-        self._lock = threading.Lock()
+        self._lock = _LOCK
 
     def allowed(self, signed_in: bool) -> str:
         """Why uploads are refused for this request ("" when they are allowed)."""
