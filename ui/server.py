@@ -33,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from ui.api import build_router
 from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_theme
 from ui.chat import PipelineLike
+from ui.docs_offline import offline_docs
 from ui.gate import GenerationGate
 
 STATIC = Path(__file__).parent / "static"
@@ -160,6 +161,7 @@ def build_server(
         version="0.1.0",
     )
     app.include_router(build_router(pipeline, gate))
+    offline_docs(app)  # /docs and /redoc from a PyPI package, not a CDN (chat page helper, issue 9)
 
     @app.get("/embed.js", include_in_schema=False)
     def embed_js() -> FileResponse:
