@@ -150,7 +150,7 @@ def test_hostile_documents_in_chat_sources_and_full_document(browser, served):
     assert "\u202e" not in page.locator("#rag-chat").inner_text() + text
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1282, f"a very long line widens the page to {width}px"
-    page.screenshot(path=str(ARTIFACTS / "browser-hostile-desktop.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-hostile-desktop.png"))
     assert_clean(page, outside, "chat page")
     page.close()
 

@@ -175,7 +175,10 @@ def build_app(
         """On page load: the conversation the browser kept, and the list of earlier ones."""
         key = _key(request)
         stores[key] = store if isinstance(store, dict) else history.empty_store()
-        conv = sessions.put(key, history.current(stores[key]))
+        conv = sessions.get(key)
+        with conv.lock:  # a question sent before the page finished loading wins over the stored one
+            if not conv.exchanges:
+                conv = sessions.put(key, history.current(stores[key]))
         return show_conversation(conv, key)
 
     def show_conversation(conv: Conversation, key: str):
