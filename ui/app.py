@@ -159,7 +159,10 @@ def build_app(
     def persist(key: str, conv: Conversation) -> tuple[dict[str, Any], Any]:
         """Save `conv` into this tab's store (kept in the browser): the store and the list's update."""
         store = stores[key] = history.save(stores.get(key), conv)
-        return store, gr.update(choices=history.choices(store), value=conv.id if conv.exchanges else None)
+        listed = history.choices(store)
+        return store, gr.update(
+            choices=listed, value=conv.id if any(i == conv.id for _, i in listed) else None
+        )
 
     def ask(sent: str, request: gr.Request):
         """Add the question, then answer this tab's queue in order, unless a worker already does."""
