@@ -80,6 +80,10 @@ class Config:
     max_unpacked_bytes: int = 200_000_000  # ingestion: decompressed size of a .docx (zip) or extracted text
     max_pdf_pages: int = 2000  # ingestion: PDFs with more pages are skipped with an error
     file_timeout: float = 60.0  # ingestion: seconds per file before it is skipped with an error
+    # chat page (issue 9): documents uploaded from the browser
+    uploads: str = "on"  # on | off | signed-in (only requests that carry the server's credentials)
+    upload_max_mb: int = 20  # per file
+    uploads_dir: str = ""  # default: <index_dir>/uploads, indexed alongside the corpus
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -1,7 +1,8 @@
 """A scripted pipeline for the UI and API tests: predictable events, no model, no index.
 
-Questions containing "refuse" are declined, "backend-down" raise BackendError mid-stream, "boom" raise
-a plain RuntimeError; anything else is answered from two small documents with citation [1].
+Questions containing "refuse" are declined, "cloud" answered from the second document, "backend-down"
+raise BackendError mid-stream, "boom" raise a plain RuntimeError; anything else is answered from two
+small documents with citation [1].
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ CHUNK_A = _chunk(DOC_A, 12, len(DOC_A.text) - 5)
 CHUNK_B = _chunk(DOC_B, 0, len(DOC_B.text))
 HITS = (Hit(CHUNK_A, 0.9, 1, {"dense": 0.9}), Hit(CHUNK_B, 0.5, 2, {"bm25": 3.0}))
 QUOTE = "Microsoft invested $650 million in Inflection."
+QUOTE_B = "Azure has exclusive rights for OpenAI until 2032."
 
 
 @dataclass
@@ -74,6 +76,10 @@ class FakePipeline:
         try:
             if "refuse" in question:
                 text, cits, refused = "I can't answer that from the documents.", (), True
+            elif "cloud" in question.lower():  # cites the other document, for per-answer sources
+                text, refused = "Azure has the exclusive rights [1].", False
+                at = DOC_B.text.index(QUOTE_B)
+                cits = (Citation(1, DOC_B.source, CHUNK_B.id, at, at + len(QUOTE_B), QUOTE_B, DOC_B.title),)
             else:
                 text, refused = "Microsoft invested $650 million [1].", False
                 at = DOC_A.text.index(QUOTE)
@@ -158,3 +164,34 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_browser():
+    """A module fixture body: Debian's Chromium via Playwright, or a skip saying how to get it."""
+    from pathlib import Path
+
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            "no /usr/bin/chromium: run `make browser` (apt-get install chromium) for the browser tests"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

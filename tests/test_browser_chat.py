@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes_ui import ServerThread, free_port
+from fakes_ui import ServerThread, chromium_browser, free_port
 
 from ui.feedback import read_feedback
 
@@ -22,32 +22,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUESTION = "How much did Microsoft put into Inflection?"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            "no /usr/bin/chromium: run `make browser` (apt-get install chromium) for the browser tests"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from chromium_browser()
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +82,20 @@ def test_chat_page_desktop(browser, server):
     # example questions are offered on the empty chat
     page.get_by_text("Who leads Microsoft AI?").first.wait_for(timeout=30_000)
     t_src, t_answer = ask(page, QUESTION)
-    answer = page.locator("#rag-chat .message-row").last.inner_text()
+    answer = page.locator("#rag-chat .bot-row").last.inner_text()
     assert "650" in answer and "[1]" in answer, answer
     panel = page.locator("#rag-sources")
-    assert panel.locator("#rag-src-1 mark").first.is_visible()
-    assert "Inflection" in panel.locator("#rag-src-1 mark").first.inner_text()
-    # [1] jumps to its source; the full document opens on the passage
+    src1 = panel.locator(".rag-cited[id$='-1']")
+    assert src1.locator("mark").first.is_visible()
+    assert "Inflection" in src1.locator("mark").first.inner_text()
+    # [1] jumps to its source; the full document is fetched and opens on the passage
     page.locator("#rag-chat a.rag-cite").first.click()
-    assert "rag-flash" in (panel.locator("#rag-src-1").get_attribute("class") or "")
-    panel.locator("#rag-src-1 details.rag-full summary").click()
-    assert panel.locator("#rag-src-1 .rag-doc mark").is_visible()
+    assert "rag-flash" in (src1.get_attribute("class") or "")
+    src1.locator("details.rag-full summary").click()
+    src1.locator(".rag-doc mark").wait_for(timeout=10_000)
+    assert "Inflection" in src1.locator(".rag-doc mark").inner_text()
     # thumbs up is recorded with the answer and its citations
-    page.locator("#rag-chat button[aria-label='Like']").last.click()
+    page.locator("#rag-chat a.rag-vote").first.click()
     deadline = time.time() + 10
     while not read_feedback(config.feedback_path) and time.time() < deadline:
         time.sleep(0.1)
@@ -122,7 +104,7 @@ def test_chat_page_desktop(browser, server):
     page.screenshot(path=str(ARTIFACTS / "browser-chat-desktop.png"), full_page=True)
     # a follow-up uses the conversation, a declined question says so and shows the closest passages
     ask(page, "What is the capital of France?")
-    assert "closest passages" in page.locator("#rag-chat .message-row").last.inner_text().lower()
+    assert "closest passages" in page.locator("#rag-chat .bot-row").last.inner_text().lower()
     assert panel.get_by_text("Closest passages").is_visible()
     page.screenshot(path=str(ARTIFACTS / "browser-chat-refusal.png"), full_page=True)
     assert not errors, errors
@@ -141,7 +123,15 @@ def test_chat_page_phone_width(browser, server):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 392, f"page scrolls sideways at phone width ({width}px)"
     assert page.locator("#rag-sources .rag-src").first.is_visible()
+    chat = page.locator("#rag-chat").bounding_box()
+    assert chat["width"] >= 370, f"the chat is {chat['width']:.0f} of 390 px wide"
+    # [n] scrolls to the source; a link leads back to the chat
+    page.locator("#rag-chat a.rag-cite").first.click()
+    back = page.locator("#rag-sources a.rag-back")
+    back.wait_for(state="visible", timeout=5_000)
     page.screenshot(path=str(ARTIFACTS / "browser-chat-phone.png"), full_page=True)
+    back.click()
+    page.wait_for_function("() => document.getElementById('rag-chat').getBoundingClientRect().top < 400")
 
 
 def test_question_sent_while_answering_is_answered_next(browser, server):
@@ -184,8 +174,8 @@ def test_embed_test_page(browser, server, static_site):
     frame.locator("#rag-input textarea").wait_for(timeout=30_000)
     before = page.locator("rag-chat iframe").bounding_box()["height"]
     ask(frame, QUESTION)
-    assert "650" in frame.locator("#rag-chat .message-row").last.inner_text()
-    assert frame.locator("#rag-sources #rag-src-1 mark").first.is_visible()
+    assert "650" in frame.locator("#rag-chat .bot-row").last.inner_text()
+    assert frame.locator("#rag-sources .rag-cited mark").first.is_visible()
     assert frame.locator("#rag-header").count() == 0  # the embed view has no page chrome
     time.sleep(1.5)  # the embed view reports its height at most once a second
     after = page.locator("rag-chat iframe").bounding_box()["height"]

@@ -34,9 +34,9 @@ def test_sources_first_then_tokens_then_verified_answer():
     assert final.done and final.record is not None
     text = final.messages[-1]["content"]
     assert CURSOR not in text
-    assert 'href="#rag-src-1"' in text  # [1] links to the sources panel
+    assert 'href="#rag-src-m-1"' in text  # [1] links to the sources panel
     assert (
-        'id="rag-src-1"' in final.sources_html
+        'id="rag-src-m-1"' in final.sources_html
         and "<mark>Microsoft invested $650 million in Inflection.</mark>" in (final.sources_html)
     )
     assert "Read it in the full document" in final.sources_html
@@ -133,3 +133,69 @@ def test_queued_users_see_sources_while_waiting():
     ]
     assert waited  # someone was told they are queued, with sources already shown
     assert all(w.sources_html for w in waited)
+
+
+def _answer_all(conv, handler):
+    while (ex := conv.take_next()) is not None:
+        list(handler.run(ex, conv.history_before(ex, 6)))
+
+
+def test_queue_answers_in_order_with_positions_and_history():
+    from ui.conversation import Conversation
+
+    fake = FakePipeline()
+    conv, h = Conversation(), ChatHandler(fake)
+    for q in ("How much one?", "How much two?", "How much three?"):
+        conv.add(q)
+    assert conv.claim_worker() and not conv.claim_worker()  # one worker per conversation
+    shown = [m["content"] for m in conv.messages() if m["role"] == "assistant"]
+    assert ["number 1" in shown[0], "number 2" in shown[1], "number 3" in shown[2]] == [True] * 3
+    _answer_all(conv, h)
+    assert [c["question"] for c in fake.calls] == ["How much one?", "How much two?", "How much three?"]
+    assert fake.calls[2]["history"][-1] == Turn("assistant", "Microsoft invested $650 million [1].")
+    assert conv.claim_worker()  # released when the queue ran empty
+
+
+def test_draft_is_marked_and_replaced_in_place_by_the_final_answer():
+    from ui.conversation import Conversation
+
+    conv, h = Conversation(), ChatHandler(FakePipeline())
+    ex = conv.add("How much?")
+    conv.take_next()
+    seen = []
+    for _ in h.run(ex, []):
+        seen.append(ex.html)
+    drafts = [s for s in seen if "rag-draft" in s]
+    assert drafts and all("checking sources" in d for d in drafts)
+    assert "rag-draft" not in seen[-1] and "rag-done" in seen[-1] and "[1] Microsoft invests" in seen[-1]
+    assert ex.status == "done" and ex.record["citations"][0]["n"] == 1 and ex.answer.endswith("[1].")
+
+
+def test_stop_closes_the_pipeline_stream_at_the_next_step():
+    from ui.conversation import Conversation
+
+    fake = FakePipeline()
+    conv, h = Conversation(), ChatHandler(fake)
+    ex = conv.add("How much?")
+    conv.take_next()
+    steps = h.run(ex, [])
+    for _ in steps:
+        if "rag-draft" in ex.html:
+            conv.stop("<span>Stopped.</span>")
+    assert ex.status == "stopped" and ex.html == "<span>Stopped.</span>" and ex.record is None
+    assert fake.active == 0  # the pipeline stream was closed (its finally ran)
+
+
+def test_conversation_round_trips_through_storage_and_distrusts_it():
+    from ui.conversation import Conversation
+
+    conv, h = Conversation(), ChatHandler(FakePipeline())
+    conv.add("How much?")
+    _answer_all(conv, h)
+    data = conv.dump()
+    data["exchanges"][0]["html"] += '<img src="http://127.0.0.1:9/p.png"><script>x()</script>'
+    data["exchanges"].append({"question": 5})
+    back = Conversation.load(data)
+    assert back.id == conv.id and len(back.exchanges) == 1 and back.exchanges[0].status == "done"
+    assert "<img" not in back.exchanges[0].html and "<script" not in back.exchanges[0].html
+    assert back.history_before(back.add("next"), 6)[0] == Turn("user", "How much?")

@@ -31,6 +31,7 @@ from rag.errors import (
 )
 from rag.records import Final, Sources, Token, Turn, answer_to_json, hit_to_json
 from ui.chat import PipelineLike
+from ui.documents_api import build_documents_router
 from ui.feedback import record_feedback
 from ui.gate import GenerationGate, GenerationTimeout, QueueFull
 from ui.runs import ClientGone, Run
@@ -282,4 +283,5 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
         # Not echoed back: a client gets no amplification and no view of what the file holds.
         return JSONResponse({"ok": True, "recorded": {"ts": rec["ts"], "vote": rec["vote"]}})
 
+    router.include_router(build_documents_router(pipeline))  # the chat page's full-document view
     return router

@@ -1,26 +1,35 @@
 """The chat page as a Gradio 6 `Blocks`: `build_app(pipeline) -> gr.Blocks`, separate from serving.
 
-The page: a chat whose answer streams in and is replaced by the verified answer, a sources panel
-(retrieved passages at once, then the cited quotes highlighted, each readable in its full document),
-example questions on an empty chat, thumbs up/down recorded to `Config.feedback_path`.
-Gradio's API exposes the chat as `/chat` (message, history) for `gradio_client`.
-Logic lives in `ui.chat` and `ui.render`; this module only wires components. Styling and the small
-script for citation links are `PAGE_CSS` / `PAGE_HEAD`, passed when the app is mounted (Gradio 6).
+The page: questions appear at once (queued ones marked with their place in line) and are answered in
+order by one worker per tab; the draft streams greyed as a draft and is replaced in place by the
+verified answer; Stop (or Esc) ends the answer being written, Clear ends everything and stays clear.
+Each answer keeps its own sources panel ([n] in any answer shows that answer's passage), its source
+list, Copy (plain text) and 👍/👎 (recorded with the final answer, its citations and the conversation
+id). Gradio's API keeps `/chat` (message, history) -> (history, sources) for `gradio_client`.
+Logic lives in `ui.chat`, `ui.conversation`, `ui.render`; this module only wires components. Styling
+and the page script are `ui/static/page.css` and `page.js`, passed when the app is mounted (Gradio 6).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from ui import render
-from ui.chat import ChatHandler, PipelineLike, message_text
+from ui import history, render
+from ui.app_documents import documents_panel
+from ui.chat import ChatHandler, PipelineLike, message_text, note_html
+from ui.conversation import DONE, ERROR, RUNNING, Conversation, Sessions, take_back_last
 from ui.feedback import normalize_vote, record_feedback
 from ui.gate import GenerationGate
+from ui.uploads import Uploads
 
 log = logging.getLogger("ui.app")
+STATIC = Path(__file__).parent / "static"
 
 EXAMPLES = [
     "How much did Microsoft invest in Inflection?",
@@ -29,76 +38,29 @@ EXAMPLES = [
     "Why is Microsoft diversifying beyond OpenAI?",
 ]
 
-PAGE_CSS = """
-#rag-header h1 {margin: 0 0 .2em; font-size: 1.5em}
-#rag-header p {margin: 0; color: var(--body-text-color-subdued)}
-#rag-sources {max-height: 78vh; overflow-y: auto}
-.rag-sources h3 {margin: 0 0 .4em; font-size: 1.05em}
-.rag-status {margin: .2em 0 .6em; color: var(--body-text-color-subdued); font-size: .9em}
-.rag-src {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55em .75em;
-  margin: .5em 0; background: var(--background-fill-secondary); transition: box-shadow .3s}
-.rag-src.rag-flash {box-shadow: 0 0 0 3px var(--color-accent)}
-.rag-src-head {display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap}
-.rag-n {background: var(--color-accent); color: #fff; border-radius: 999px; min-width: 1.6em;
-  text-align: center; font-weight: 600; font-size: .8em; padding: 0 .35em}
-.rag-title {font-weight: 600}
-.rag-file {color: var(--body-text-color-subdued); font-size: .78em; font-family: var(--font-mono)}
-.rag-quote {margin: .45em 0; padding: 0 0 0 .7em; border-left: 3px solid var(--border-color-accent);
-  font-size: .9em; white-space: pre-wrap; overflow-wrap: anywhere}
-.rag-quote mark, .rag-doc mark {background: #fde68a; color: #111; border-radius: 2px}
-.rag-full summary, .rag-others summary {cursor: pointer; font-size: .88em; color: var(--link-text-color)}
-.rag-doc {max-height: 320px; overflow-y: auto; white-space: pre-wrap; overflow-wrap: anywhere;
-  font-size: .85em; padding: .5em; margin-top: .4em; position: relative;
-  border: 1px solid var(--border-color-primary); border-radius: 6px;
-  background: var(--background-fill-primary)}
-a.rag-cite {text-decoration: none; font-weight: 700; font-size: .85em; cursor: pointer;
-  color: var(--color-accent) !important}
-.rag-note {color: var(--body-text-color-subdued); font-style: italic}
-@media (max-width: 640px) {
-  .gradio-container {padding-left: 8px !important; padding-right: 8px !important}
-  #rag-chat {height: 58vh !important}
-  #rag-sources {max-height: none}
-  #rag-header h1 {font-size: 1.2em}
-}
-"""
+PAGE_CSS = (STATIC / "page.css").read_text(encoding="utf-8")
 
 # The embed view: no vh-based sizes (the iframe follows the content; vh would feed back), less padding.
 EMBED_CSS = (
     PAGE_CSS
     + """
-.gradio-container {padding: 8px 10px !important}
+.gradio-container {padding: 0 !important}
+.gradio-container .main.app {padding: 6px !important}
+.rag-embed {gap: 10px !important}
 .rag-embed #rag-chat {height: 380px !important}
 .rag-embed #rag-sources {max-height: none}
 """
 )
 
-# Clicking [n] scrolls to source n and flashes it; opening a full document scrolls to the passage.
-PAGE_HEAD = """
-<script>
-(function () {
-  function flash(el) {
-    el.classList.add('rag-flash');
-    setTimeout(function () { el.classList.remove('rag-flash'); }, 1500);
-  }
-  document.addEventListener('click', function (e) {
-    var a = e.target.closest && e.target.closest('a.rag-cite, a[href^="#rag-src-"]');
-    if (!a) return;
-    var id = (a.getAttribute('href') || '').replace('#', '');
-    var el = document.getElementById(id);
-    if (!el) return;
-    e.preventDefault(); e.stopPropagation();
-    el.scrollIntoView({behavior: 'smooth', block: 'start'});
-    flash(el);
-  }, true);
-  document.addEventListener('toggle', function (e) {
-    var d = e.target;
-    if (!d.classList || !d.classList.contains('rag-full') || !d.open) return;
-    var box = d.querySelector('.rag-doc'), m = box && box.querySelector('mark');
-    if (m) box.scrollTop = Math.max(0, m.offsetTop - 40);
-  }, true);
-})();
-</script>
+# Gradio 6 pads `.main.app` (32px each side; the chat was 326 of 390 px on a phone). Gradio scopes the
+# `css=` rules inside @media to its own `.contain`, below that element, so this one goes in the head.
+PHONE_STYLE = """<style>
+@media (max-width: 640px) {
+  .gradio-container .main.app {padding-left: 6px !important; padding-right: 6px !important}
+}
+</style>
 """
+PAGE_HEAD = PHONE_STYLE + "<script>\n" + (STATIC / "page.js").read_text(encoding="utf-8") + "\n</script>\n"
 
 # In the embed view, report the page height to the embedding page (ui/static/embed.js sizes the iframe).
 EMBED_HEAD = (
@@ -125,6 +87,8 @@ EMBED_HEAD = (
 """
 )
 
+STOPPED_NOTE = "Stopped. Ask again, or send another question."
+
 
 def page_theme() -> gr.themes.Base:
     """Gradio's default look with system fonts: no font downloads, so it renders the same offline."""
@@ -132,6 +96,10 @@ def page_theme() -> gr.themes.Base:
         font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
     )
+
+
+def _key(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", "") or "")
 
 
 def build_app(
@@ -146,54 +114,197 @@ def build_app(
     handler = ChatHandler(pipeline, gate)
     feedback_path = getattr(cfg, "feedback_path", ".rag/feedback.jsonl")
     gen_limit = max(1, int(getattr(cfg, "concurrency", 1)))
+    sessions = Sessions()
+    stores: dict[str, dict[str, Any]] = {}  # each tab's copy of its browser store
+    uploads = Uploads(pipeline)
+    show_docs = not embed and uploads.mode != "off" and hasattr(pipeline, "retriever")
+    origin = "embed" if embed else "chat"
 
-    def chat(message: Any, history: list[dict[str, Any]] | None, records: dict[str, Any] | None):
-        """Answer `message` given the earlier `history`; streams (chat, sources panel, vote records)."""
-        records = dict(records or {})
-        for up in handler.respond(message_text(message), history or []):
-            if up.record is not None:
-                records[str(len(up.messages) - 1)] = up.record
-            yield (
-                up.messages,
-                gr.skip() if up.sources_html is None else up.sources_html,
-                records if up.done else gr.skip(),
-            )
+    def enqueue(sent: str, request: gr.Request):
+        """Show the question at once (`sent` is "<nonce>\n<question>", so a repeat is a new event)."""
+        conv = sessions.get(_key(request))
+        text = (sent or "").split("\n", 1)[-1] if "\n" in (sent or "") else ""
+        if text.strip():
+            conv.add(text)
+        return conv
 
-    def on_like(evt: gr.LikeData, history: list[dict[str, Any]], records: dict[str, Any] | None) -> None:
-        idx = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+    def answer_queue(conv: Conversation):
+        """Answer `conv`'s queued questions in order (the caller holds the worker claim)."""
+        finished = False
         try:
-            vote = normalize_vote(evt.liked)
+            yield conv.messages(), gr.skip(), gr.update(submit_btn=False, stop_btn="Stop")
+            # take_next sees every question added before it, and releases the worker only when none is
+            # left, under the conversation's lock: a question is either taken here or claims the worker.
+            while (ex := conv.take_next()) is not None:
+                turns = conv.history_before(ex, handler.max_turns)
+                steps = handler.run(ex, turns)  # a generator: closed on Stop
+                for panel in steps:
+                    if ex.status not in (RUNNING, DONE, ERROR):
+                        steps.close()  # stopped or cleared: the model stops, the page already says so
+                        break
+                    yield conv.messages(), gr.skip() if panel is None else panel, gr.skip()
+                yield conv.messages(), gr.skip(), gr.skip()
+            finished = True
+        finally:
+            if not finished:  # Gradio gave up on this call: free the conversation for the next one
+                conv.stop(note_html(STOPPED_NOTE))
+                conv.release_worker()
+        # another call may have claimed the worker meanwhile: then it owns the buttons
+        yield (
+            conv.messages(),
+            gr.skip(),
+            gr.skip() if conv.busy() else gr.update(submit_btn="Ask", stop_btn=False),
+        )
+
+    def persist(key: str, conv: Conversation) -> tuple[dict[str, Any], Any]:
+        """Save `conv` into this tab's store (kept in the browser): the store and the list's update."""
+        store = stores[key] = history.save(stores.get(key), conv)
+        listed = history.choices(store)
+        return store, gr.update(
+            choices=listed, value=conv.id if any(i == conv.id for _, i in listed) else None
+        )
+
+    def ask(sent: str, request: gr.Request):
+        """Add the question, then answer this tab's queue in order, unless a worker already does."""
+        conv = enqueue(sent, request)
+        if not conv.claim_worker():
+            yield conv.messages(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        for update in answer_queue(conv):
+            yield *update, gr.skip(), gr.skip()
+        yield (gr.skip(), gr.skip(), gr.skip(), *persist(_key(request), conv))
+
+    def restore(store: dict[str, Any] | None, request: gr.Request):
+        """On page load: the conversation the browser kept, and the list of earlier ones."""
+        key = _key(request)
+        stores[key] = store if isinstance(store, dict) else history.empty_store()
+        conv = sessions.get(key)
+        with conv.lock:  # a question sent before the page finished loading wins over the stored one
+            if not conv.exchanges:
+                conv = sessions.put(key, history.current(stores[key]))
+        return show_conversation(conv, key)
+
+    def show_conversation(conv: Conversation, key: str):
+        last = next((e.panel for e in reversed(conv.exchanges) if e.panel), "") or render.empty_panel()
+        store, listing = persist(key, conv)
+        return conv.messages(), last, store, listing, conv.title
+
+    def new_conversation(request: gr.Request):
+        key = _key(request)
+        persist(key, sessions.get(key))
+        return show_conversation(sessions.put(key, Conversation()), key)
+
+    def open_conversation(conv_id: str, request: gr.Request):
+        key = _key(request)
+        persist(key, sessions.get(key))
+        return show_conversation(sessions.put(key, history.pick(stores.get(key), conv_id or "")), key)
+
+    def rename_conversation(title: str, request: gr.Request):
+        key = _key(request)
+        conv = sessions.get(key)
+        conv.title = (title or "").strip()[:80] or conv.title
+        return persist(key, conv)
+
+    def delete_conversation(request: gr.Request):
+        key = _key(request)
+        stores[key] = history.remove(stores.get(key), sessions.get(key).id)
+        return show_conversation(sessions.put(key, Conversation()), key)
+
+    def export_conversation(request: gr.Request):
+        conv = sessions.get(_key(request))
+        out = Path(tempfile.mkdtemp(prefix="rag-chat-")) / "conversation.md"
+        out.write_text(history.to_markdown(conv), encoding="utf-8")
+        return gr.update(value=str(out), visible=True)
+
+    def regenerate(request: gr.Request):
+        """Ask the last question again (its answer is replaced)."""
+        conv = sessions.get(_key(request))
+        ex = take_back_last(conv)
+        if ex is None:
+            return gr.skip(), gr.skip()
+        return conv.messages(), f"{time.time_ns()}\n{ex.question}"
+
+    def edit_last(request: gr.Request):
+        """Put the last question back into the box to edit and resend (its answer is dropped)."""
+        conv = sessions.get(_key(request))
+        ex = take_back_last(conv)
+        return (gr.skip(), gr.skip()) if ex is None else (conv.messages(), ex.question)
+
+    def stop(request: gr.Request):
+        conv = sessions.get(_key(request))
+        conv.stop(note_html(STOPPED_NOTE))
+        return conv.messages()
+
+    def clear(request: gr.Request):
+        """Stop everything and forget this conversation (also in the browser's list)."""
+        key = _key(request)
+        conv = sessions.get(key)
+        conv.clear()
+        stores[key] = history.remove(stores.get(key), conv.id)
+        return [], render.empty_panel(), gr.update(submit_btn="Ask", stop_btn=False), *persist(key, conv)
+
+    def show(value: str, request: gr.Request) -> Any:
+        """The sources panel of one answer (a click on [n] in an older answer)."""
+        ex = sessions.get(_key(request)).find((value or "").split("|")[0])
+        return ex.panel if ex is not None and ex.panel else gr.skip()
+
+    def vote(value: str, request: gr.Request):
+        """A vote on a final answer, recorded with its citations and the conversation id; shown."""
+        conv = sessions.get(_key(request))
+        parts = (value or "").split("|")
+        ex = conv.find(parts[0]) if parts else None
+        if ex is None or ex.status != DONE or ex.record is None or len(parts) < 2:
+            return gr.skip()
+        try:
+            ex.vote = normalize_vote(parts[1])
         except ValueError:
-            return  # an un-vote or custom option: nothing to record
-        rec = (records or {}).get(str(idx))
-        if rec is None:  # e.g. a conversation restored without records: fall back to the visible text
-            question = next(
-                (
-                    message_text(m["content"])
-                    for m in reversed(history[: int(idx)])
-                    if m.get("role") == "user"
-                ),
-                "",
-            )
-            rec = {
-                "question": question,
-                "answer": render.plain_text(message_text(evt.value)),
-                "citations": [],
-            }
+            return gr.skip()
+        rec = ex.record
         record_feedback(
             feedback_path,
-            vote=vote,
-            question=rec.get("question", ""),
-            answer=rec.get("answer", ""),
+            vote=ex.vote,
+            question=rec.get("question", ex.question),
+            answer=rec.get("answer", ex.answer),
             citations=rec.get("citations", []),
             backend=rec.get("backend", ""),
-            origin="embed" if embed else "chat",
+            origin=origin,
+            conversation_id=conv.id,
+            message_id=ex.id,
         )
-        gr.Info("Thanks, your feedback was recorded.")
+        ex.html = ex.html.replace(
+            '<div class="rag-tools">',
+            f'<div class="rag-tools"><span class="rag-voted">Thanks, your vote ({ex.vote}) '
+            "was recorded.</span>",
+            1,
+        )
+        for kind in ("up", "down"):  # the vote controls go: one vote per answer
+            ex.html = _drop_vote_link(ex.html, kind)
+        return conv.messages()
+
+    def unload(request: gr.Request) -> None:
+        sessions.drop(_key(request))
+        stores.pop(_key(request), None)
 
     def pick_example(evt: gr.SelectData) -> str:
         value = evt.value if isinstance(evt.value, dict) else {}
-        return str(value.get("text", ""))
+        return f"{time.time_ns()}\n{value.get('text', '')}"
+
+    def chat_api(message: str, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+        """Answer `message` after `history` (Gradio chat messages): the new history and the sources panel."""
+        messages: list[dict[str, Any]] = list(history or [])
+        panel = render.empty_panel()
+        for up in handler.respond(message_text(message), messages):
+            messages = up.messages
+            panel = up.sources_html if up.sources_html is not None else panel
+        return messages, panel
+
+    worker: dict[str, Any] = {
+        "concurrency_id": "chat",
+        # Every tab's question shows at once; generation itself is limited by the gate.
+        "concurrency_limit": max(16, gen_limit + 4),
+        "show_progress": "hidden",
+        "api_visibility": "private",
+    }
 
     with gr.Blocks(title="Ask the documents", analytics_enabled=False, fill_width=embed) as demo:
         if not embed:
@@ -202,17 +313,17 @@ def build_app(
                 "click a [n] to see the passage.",
                 elem_id="rag-header",
             )
-        records = gr.State({})
         with gr.Row(equal_height=False, elem_classes=["rag-embed"] if embed else None):
-            with gr.Column(scale=3, min_width=320):
+            with gr.Column(scale=3, min_width=280):
                 chatbot = gr.Chatbot(
                     label="Chat",
                     elem_id="rag-chat",
                     height=380 if embed else 540,
                     examples=[{"text": q} for q in EXAMPLES],
                     placeholder="Ask about the documents, or pick an example:",
-                    feedback_options=("Like", "Dislike"),
-                    buttons=["copy"],
+                    feedback_options=None,  # our own 👍/👎, on final answers only
+                    buttons=[],  # our own Copy: plain text and sources, not the raw HTML
+                    render_markdown=False,  # our HTML, built by ui.sanitize: a document's Markdown stays text
                     layout="bubble",
                 )
                 box = gr.Textbox(
@@ -222,39 +333,81 @@ def build_app(
                     lines=1,
                     max_lines=6,
                     submit_btn="Ask",
+                    stop_btn=False,
                     autofocus=not embed,
                     elem_id="rag-input",
                 )
-            with gr.Column(scale=2, min_width=300):
+                with gr.Row(elem_id="rag-actions"):
+                    regen_btn = gr.Button("Regenerate", size="sm", variant="secondary", scale=0)
+                    edit_btn = gr.Button("Edit last question", size="sm", variant="secondary", scale=0)
+                with gr.Accordion("Conversations", open=False, elem_id="rag-conversations"):
+                    conv_list = gr.Dropdown(
+                        label="Earlier conversations", choices=[], value=None, elem_id="rag-conv-list"
+                    )
+                    conv_title = gr.Textbox(label="Title", max_lines=1, elem_id="rag-conv-title")
+                    with gr.Row():
+                        new_btn = gr.Button("New", size="sm", elem_id="rag-conv-new")
+                        rename_btn = gr.Button("Rename", size="sm", elem_id="rag-conv-rename")
+                        delete_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="rag-conv-delete")
+                        export_btn = gr.Button("Export as Markdown", size="sm", elem_id="rag-conv-export")
+                    export_file = gr.File(
+                        label="Export", visible=False, interactive=False, height=80, elem_id="rag-conv-file"
+                    )
+                if show_docs:
+                    documents_panel(uploads, worker)
+            with gr.Column(scale=2, min_width=280):
                 sources = gr.HTML(render.empty_panel(), elem_id="rag-sources", padding=False)
+        # Kept in the browser's localStorage; the secret only keeps other sites' scripts from reading it
+        # as plain JSON, it is not a protection against the user's own browser.
+        store = gr.BrowserState(
+            history.empty_store(),
+            storage_key="rag-chat-conversations" + ("-embed" if embed else ""),
+            secret="rag-chat:" + str(getattr(cfg, "index_dir", "")),
+        )
 
-        # `pending` holds a question between the box and the answer: taking it out of the box is instant
-        # (queue=False), and a question sent while another is answered is deferred, not dropped or wiped.
-        pending = gr.Textbox(visible=False, elem_id="rag-pending")
-        outputs = [chatbot, sources, records]
-        inputs = [pending, chatbot, records]
-        # Chat handlers beyond the generation limit still run: they show their sources, then wait at the gate.
-        limit = gen_limit + 4
-        chat_args: dict[str, Any] = {
-            "concurrency_id": "chat",
-            "concurrency_limit": limit,
-            "show_progress": "minimal",
-            "trigger_mode": "always_last",
-        }
+        # Page-script channels: a question between the box and the queue, [n] clicks, votes.
+        pending = gr.Textbox(visible="hidden", elem_id="rag-pending")
+        show_box = gr.Textbox(visible="hidden", elem_id="rag-show")
+        vote_box = gr.Textbox(visible="hidden", elem_id="rag-vote")
+        private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
         # Taking the question runs in the browser: a server round trip could wipe what is typed meanwhile.
-        take = f"(t) => (t || '').trim().length > {handler.max_chars} ? [t, t] : ['', t]"
-        box.submit(None, box, [box, pending], js=take, queue=False, api_visibility="private").then(
-            chat, inputs, outputs, api_name="chat", **chat_args
+        # Each question is its own event (a nonce makes a repeated question a change too), with no
+        # `.then` chain: Gradio skips a chained step while its previous run is pending, which dropped
+        # questions sent in quick succession.
+        take = (
+            f"(t) => [(t || '').trim().length > {handler.max_chars} ? t : '', Date.now() + '\\n' + (t || '')]"
         )
-        chatbot.example_select(pick_example, None, pending, queue=False, api_visibility="private").then(
-            chat, inputs, outputs, api_visibility="private", **chat_args
+        box.submit(None, box, [box, pending], js=take, trigger_mode="multiple", **private)
+        chatbot.example_select(pick_example, None, pending, trigger_mode="multiple", **private)
+        pending.change(
+            ask, pending, [chatbot, sources, box, store, conv_list], trigger_mode="multiple", **worker
         )
-        chatbot.like(on_like, [chatbot, records], None, queue=False, api_visibility="private")
-        chatbot.clear(
-            lambda: (render.empty_panel(), {}),
-            None,
-            [sources, records],
-            queue=False,
-            api_visibility="private",
-        )
+        shown = [chatbot, sources, store, conv_list, conv_title]
+        demo.load(restore, store, shown, **private)
+        new_btn.click(new_conversation, None, shown, **private)
+        conv_list.input(open_conversation, conv_list, shown, **private)
+        rename_btn.click(rename_conversation, conv_title, [store, conv_list], **private)
+        delete_btn.click(delete_conversation, None, shown, **private)
+        export_btn.click(export_conversation, None, export_file, **private)
+        regen_btn.click(regenerate, None, [chatbot, pending], **private)
+        edit_btn.click(edit_last, None, [chatbot, box], **private)
+        box.stop(stop, None, chatbot, **private)
+        chatbot.clear(clear, None, [chatbot, sources, box, store, conv_list], **private)
+        show_box.change(show, show_box, sources, trigger_mode="multiple", **private)
+        vote_box.change(vote, vote_box, chatbot, trigger_mode="multiple", **private)
+        demo.unload(unload)
+        gr.api(chat_api, api_name="chat", concurrency_id="chat", concurrency_limit=gen_limit + 4)
     return demo
+
+
+def _drop_vote_link(html: str, kind: str) -> str:
+    """`html` without the 👍 or 👎 link of a final answer (after a vote)."""
+    start = html.find(f'data-vote="{kind}"')
+    if start < 0:
+        return html
+    open_at = html.rfind("<a ", 0, start)
+    close_at = html.find("</a>", start)
+    return html if open_at < 0 or close_at < 0 else html[:open_at] + html[close_at + 4 :]
+
+
+__all__ = ["EMBED_CSS", "EMBED_HEAD", "PAGE_CSS", "PAGE_HEAD", "Conversation", "build_app", "page_theme"]

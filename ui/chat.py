@@ -9,14 +9,15 @@ Errors never escape: a `RagError` becomes its own message, anything else a gener
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from index.records import Document, Hit
 from rag.errors import QueryError, RagError
 from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
-from ui import render
+from ui import render, sanitize
+from ui.conversation import DONE, ERROR, RUNNING, Exchange
 from ui.gate import GenerationGate, gated_stream
 
 log = logging.getLogger("ui.chat")
@@ -80,14 +81,58 @@ def history_to_turns(history: Sequence[dict[str, Any]], max_turns: int) -> list[
     return turns[-2 * max_turns :] if max_turns > 0 else []
 
 
-def format_answer(answer: Answer) -> str:
+def format_answer(answer: Answer, msg_id: str = "m") -> str:
     """The verified answer as chat markup; a refusal says so and points at the closest passages."""
     text = answer.text.strip() or "I could not find an answer to that in the documents."
     if answer.refused:
+        body = render.linkify_citations(text, [], msg_id)
         if "closest passages" not in text.lower():
-            text += "\n\n" + render.note("The closest passages are shown under Sources.")
-        return text + render.DONE
-    return render.linkify_citations(text, [c.n for c in answer.citations]) + render.DONE
+            body += "<br><br>" + render.note("The closest passages are shown under Sources.")
+        return body + render.DONE
+    return render.linkify_citations(text, [c.n for c in answer.citations], msg_id) + render.DONE
+
+
+def final_html(answer: Answer, msg_id: str, vote: str = "") -> str:
+    """The chat bubble of a verified answer: the text, its source list, Copy and the vote controls."""
+    text = answer.text.strip() or "I could not find an answer to that in the documents."
+    numbers = [] if answer.refused else [c.n for c in answer.citations]
+    body = f'<div class="rag-answer" dir="auto">{render.linkify_citations(text, numbers, msg_id)}</div>'
+    if answer.refused and "closest passages" not in text.lower():
+        body += render.note("The closest passages are shown under Sources.")
+    cited = sorted({c.n: c for c in answer.citations}.values(), key=lambda c: c.n)
+    if cited and not answer.refused:
+        items = "".join(
+            f'<li data-n="{c.n}">[{c.n}] {sanitize.text(c.title or c.source)} '
+            f'<span class="rag-file">({sanitize.text(c.source)})</span></li>'
+            for c in cited
+        )
+        body += f'<ol class="rag-srclist" aria-label="Sources">{items}</ol>'
+    if vote:
+        votes = f'<span class="rag-voted">Thanks, your vote ({vote}) was recorded.</span>'
+    else:
+        votes = (
+            f'<a class="rag-vote" role="button" href="#rag-vote-{msg_id}-up" data-vote="up" '
+            'title="Good answer" aria-label="Good answer">▲ Helpful</a>'
+            f'<a class="rag-vote" role="button" href="#rag-vote-{msg_id}-down" data-vote="down" '
+            'title="Bad answer" aria-label="Bad answer">▼ Not helpful</a>'
+        )
+    tools = (
+        f'<div class="rag-tools"><a class="rag-copy" role="button" href="#rag-copy-{msg_id}">Copy</a>'
+        f"{votes}</div>"
+    )
+    return sanitize.clean(body + tools + render.DONE)
+
+
+def draft_html(draft: str) -> str:
+    """The unverified stream, visibly a draft: greyed, labelled, replaced in place by the final answer."""
+    return sanitize.clean(
+        '<div class="rag-draft"><span class="rag-note rag-checking">Draft, checking sources…</span>'
+        f'<div class="rag-draft-text" dir="auto">{sanitize.multiline(draft)}{CURSOR}</div></div>'
+    )
+
+
+def note_html(text: str) -> str:
+    return sanitize.clean(render.note(text))
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -178,6 +223,68 @@ class ChatHandler:
                 yield ChatUpdate(_snap(msgs), panel, record=answer_record(ans), done=True)
                 return
         raise RuntimeError("the pipeline stream ended without a Final event")
+
+    def run(
+        self, ex: Exchange, turns: list[Turn], backend: str | None = None
+    ) -> Generator[str | None, None, None]:
+        """Answer `ex` in place (its html, panel, record, status); yields after each visible change,
+        the new sources panel or None. Stops at once when `ex` is no longer running (Stop, Clear):
+        closing the pipeline stream stops the model."""
+        ex.html = note_html(THINKING.strip("_"))
+        yield None
+        events: Iterator[Event] | None = None
+        try:
+            self.check(ex.question)
+            events = gated_stream(
+                self.gate, self.pipeline.stream(ex.question, history=turns, backend=backend)
+            )
+            hits: tuple[Hit, ...] = ()
+            draft = ""
+            for ev in events:
+                if ex.status != RUNNING:
+                    return
+                if isinstance(ev, Sources):
+                    hits = ev.hits
+                    ex.html = note_html(
+                        (QUEUED if self.gate.busy() else WRITING).strip("_").format(n=len(hits))
+                    )
+                    ex.panel = render.retrieved_panel(hits, self._lookup, ex.id)
+                    yield ex.panel
+                elif isinstance(ev, Token):
+                    draft += ev.text
+                    ex.html = draft_html(draft)
+                    yield None
+                elif isinstance(ev, Final):
+                    ans = ev.answer
+                    hits = ans.retrieved or hits
+                    ex.record = answer_record(ans)
+                    ex.answer = ans.text.strip()
+                    ex.html = final_html(ans, ex.id)
+                    ex.panel = (
+                        render.refused_panel(hits, self._lookup, ex.id)
+                        if ans.refused
+                        else render.answer_panel(ans.citations, hits, self._lookup, ex.id)
+                    )
+                    ex.status = DONE
+                    yield ex.panel
+                    return
+            raise RuntimeError("the pipeline stream ended without a Final event")
+        except RagError as err:
+            self._fail(ex, ERROR_PREFIX + str(err))
+            yield ex.panel
+        except Exception:
+            log.exception("chat answer failed for %r", ex.question[:200])
+            self._fail(ex, ERROR_PREFIX + GENERIC_ERROR)
+            yield ex.panel
+        finally:
+            if events is not None:
+                events.close()  # type: ignore[attr-defined]
+
+    def _fail(self, ex: Exchange, message: str) -> None:
+        if ex.status == RUNNING:
+            ex.status = ERROR
+            ex.html = sanitize.clean(f'<span class="rag-error">{sanitize.text(message)}</span>')
+            ex.panel = render.error_panel(ex.id)
 
 
 def _snap(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:

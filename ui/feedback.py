@@ -1,8 +1,9 @@
 """Thumbs up/down on answers, appended as JSON lines to `Config.feedback_path` for later review.
 
-One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "source"}.
-With RAG_STORE=postgres (or a `postgresql://` URL as the path) the same records go to the database's
-`rag_feedback` table instead, so every replica writes to one place.
+One line per vote: {"ts", "vote", "question", "answer", "citations", "backend", "origin"}, plus
+"conversation_id" and "message_id" for votes from the chat page. With RAG_STORE=postgres (or a
+`postgresql://` URL as the path) the same records go to the database's `rag_feedback` table instead, so
+every replica writes to one place.
 Leaves out any review tooling; the file is plain JSONL (`jq`, pandas).
 """
 
@@ -46,6 +47,8 @@ def record_feedback(
     backend: str = "",
     origin: str = "chat",
     comment: str = "",
+    conversation_id: str = "",
+    message_id: str = "",
 ) -> dict[str, Any]:
     """Append one vote to the JSONL file at `path` (folders created) and return the written record."""
     record = {
@@ -59,6 +62,9 @@ def record_feedback(
     }
     if comment:
         record["comment"] = comment
+    if conversation_id:  # the chat page: which conversation and answer the vote is about
+        record["conversation_id"] = conversation_id
+        record["message_id"] = message_id
     db = _database(path)
     if db is not None:
         db.add_feedback(record)

@@ -23,13 +23,14 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ui.api import build_router
 from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_theme
 from ui.chat import PipelineLike
+from ui.docs_offline import offline_docs
 from ui.gate import GenerationGate
 from ui.middleware import Guard
 
@@ -110,25 +111,6 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "ValidationError", "detail": detail}, status_code=422)
 
 
-def mount_docs(app: FastAPI) -> None:
-    """/docs: Swagger UI 5 from the `swagger-ui-py` package's files: works offline, under our CSP."""
-    import swagger_ui
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    static = Path(swagger_ui.__file__).parent / "static"
-    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="rag-chat API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
-        )
-
-
 def build_server(
     pipeline: PipelineLike,
     *,
@@ -156,12 +138,13 @@ def build_server(
         title="rag-chat",
         description="Ask questions about the indexed documents; answers cite the passages they use.",
         version="0.1.0",
-        docs_url=None,  # served below from local files: the default page loads scripts from a CDN
+        docs_url=None,  # served by offline_docs below: the default page loads its scripts from a CDN
+        redoc_url=None,
     )
-    mount_docs(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.include_router(build_router(pipeline, gate))
+    offline_docs(app)  # /docs and /redoc from the fastapi-offline package's files, not a CDN
 
     @app.get("/embed.js", include_in_schema=False)
     def embed_js() -> FileResponse:
