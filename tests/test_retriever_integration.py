@@ -23,7 +23,7 @@ QUESTIONS = [
     ("000", "How much did Microsoft put into G42?", "$1.5 billion"),
     ("000", "Which companies have adopted Microsoft's Phi-3 models?", "BlackRock"),
     # 001: Microsoft's AI Balancing Act
-    ("001", "How many days did the OpenAI leadership crisis last before it was resolved?", "within just ten days"),
+    ("001", "How many days did the OpenAI leadership crisis last?", "within just ten days"),
     ("001", "In which month was Sam Altman pushed out of OpenAI?", "November 2023"),
     (
         "001",

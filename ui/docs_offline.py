@@ -26,7 +26,7 @@ def assets_dir() -> Path:
 
 def offline_docs(app: FastAPI) -> None:
     """Serve /docs and /redoc from packaged assets (put first: the chat page is mounted at "/" later)."""
-    gone = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    gone = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in gone]
     openapi_url = app.openapi_url or "/openapi.json"
     title = f"{app.title} – API"
