@@ -8,7 +8,9 @@ Reads each `<corpus>-tune/results.jsonl` of a suite run and replays the decision
 thresholds: `min_support` (the judge score a sentence needs; each record keeps the judge's best score per
 sentence in `support`) and `min_relevance` (the off-topic floor on the best passage's dense similarity).
 A replayed answer counts as correct when the model's draft contains a reference answer (eval/normalize.py),
-a replayed decline as correct when the question is unanswerable. The chosen pair maximises the worst
+a replayed decline as correct when the question is unanswerable. Only grid points that decline at least
+MIN_TRUE_REFUSAL of the unanswerable questions of *every* tuning corpus are eligible (the product's promise is
+an honest "the documents don't say"; issue 8 sets 0.9); among those, the chosen pair maximises the worst
 corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), then the mean, so
 no single corpus decides; among relevance floors that tie, the middle one of the plateau is taken (the
 tuning sets hold few off-topic questions, so the plateau's edges are the least supported choices). The
@@ -35,6 +37,7 @@ ALWAYS_DECLINED = {"no_passages", "model_declined", "empty_draft"}
 LEXICAL = {"figure_not_in_source", "name_not_in_source"}
 SUPPORT_GRID = [round(0.05 * i, 2) for i in range(4, 17)]  # 0.20 .. 0.80
 RELEVANCE_GRID = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+MIN_TRUE_REFUSAL = 0.9
 
 
 def replay(record: dict[str, Any], min_support: float, min_relevance: float) -> bool:
@@ -87,12 +90,15 @@ def main() -> int:
             scores = [v["balanced"] for v in per.values()]
             grid.append({"min_support": s, "min_relevance": r, "worst": min(scores),
                          "mean": round(sum(scores) / len(scores), 3), "corpora": per})
-    top = max(grid, key=lambda g: (g["worst"], g["mean"], -g["min_support"]))
-    plateau = [g for g in grid if g["min_support"] == top["min_support"]
+    honest = [g for g in grid
+              if all(v["true_refusal_rate"] >= MIN_TRUE_REFUSAL for v in g["corpora"].values())]
+    top = max(honest or grid, key=lambda g: (g["worst"], g["mean"], -g["min_support"]))
+    plateau = [g for g in honest or grid if g["min_support"] == top["min_support"]
                and (g["worst"], g["mean"]) == (top["worst"], top["mean"])]
     best = sorted(plateau, key=lambda g: g["min_relevance"])[len(plateau) // 2]
     out = {"_comment": "Written by scripts/calibrate.py from tuning halves only; the chosen values are the "
                        "defaults of RAG_MIN_SUPPORT and RAG_MIN_RELEVANCE in rag/config.py.",
+           "min_true_refusal": MIN_TRUE_REFUSAL,
            "source_run": str(args.run), "corpora": sorted(corpora), "chosen": best, "grid": grid}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(f"chosen min_support={best['min_support']} min_relevance={best['min_relevance']} "

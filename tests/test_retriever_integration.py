@@ -46,7 +46,7 @@ QUESTIONS = [
     ),
     # 004: Clarus summary of Der Standard
     ("004", "Who is driving Microsoft's push to become independent from OpenAI?", "Microsoft's AI chief"),
-    ("004", "Which outlet is the Clarus summary primarily based on?", "Der Standard"),
+    ("004", "What is the Clarus summary's primary source?", "Der Standard"),
     ("004", "What would a break with Microsoft mean for OpenAI's finances?", "financial crisis"),
 ]
 
