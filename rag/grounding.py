@@ -1,8 +1,8 @@
-"""Evidence helpers shared by citation checking, prompt trimming and the extractive backend.
+"""Evidence helpers shared by the verifier, prompt trimming and the extractive backend.
 
 Sentences with offsets, content words (light stemming, no stopwords), numbers normalised to values
 ("$1.5 billion" -> 1.5e9), names (capitalised or alphanumeric tokens such as "G42"), and a `Grounder` that
-scores passage sentences against a text, optionally with the retriever's embedder (sentence embeddings are
+ranks passage sentences against a question, optionally with the retriever's embedder (sentence embeddings are
 cached per chunk). Not covered: deciding what to cite (rag/verifier.py).
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -163,30 +162,10 @@ def names_of(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def specific_names(question: str, texts: Sequence[str]) -> list[str]:
-    """The question's names that single out passages: those in fewer than half of `texts`.
-
-    "Microsoft" in a corpus about Microsoft says nothing; "G42" does. With no texts, all names count.
-    """
-    names = [n for n in names_of(question) if n.lower() != "ai"]
-    if not texts:
-        return names
-    return [n for n in names if sum(name_in(n, t) for t in texts) < 0.5 * len(texts)]
-
-
 def name_in(name: str, text: str) -> bool:
     """Whether a name occurs in `text` as a word (case-insensitive)."""
     text = plain_hyphens(text).lower()  # documents write typographic hyphens
     return re.search(r"(?<![\w])" + re.escape(plain_hyphens(name).lower()) + r"(?![\w])", text) is not None
-
-
-@dataclass(frozen=True)
-class Best:
-    """The passage sentence that best matches a text: its span in the chunk and why."""
-
-    span: Span
-    overlap: float  # share of the text's content words found in that sentence
-    cosine: float  # embedder cosine, 0 when no embedder
 
 
 class Grounder:
@@ -227,63 +206,6 @@ class Grounder:
                 self._vectors[h.chunk.id] = matrix[row : row + n]
                 row += n
         return [self._vectors[h.chunk.id] for h in hits]
-
-    def best_sentence(self, text: str, hit: Hit, vector: np.ndarray | None = None) -> Best:
-        """The sentence of `hit` that best supports `text` (word overlap, numbers, cosine)."""
-        words = content_words(text)
-        numbers = numbers_of(text)
-        spans = self.sentences(hit)
-        cosines = self._cosines(text, hit, vector)
-        best, best_key = Best(spans[0], 0.0, 0.0), -1.0
-        for j, (s, e) in enumerate(spans):
-            sentence = hit.chunk.text[s:e]
-            overlap = len(words & content_words(sentence)) / max(1, len(words))
-            bonus = 0.5 * len(numbers & numbers_of(sentence)) / max(1, len(numbers))
-            cos = float(cosines[j]) if cosines is not None else 0.0
-            key = overlap + bonus + 0.7 * cos
-            if key > best_key:
-                best, best_key = Best((s, e), overlap, cos), key
-        return best
-
-    def bound_span(self, text: str, hit: Hit) -> Span | None:
-        """The shortest stretch of `hit` (one sentence; two adjacent when `text` has no number) holding
-        all numbers and names of `text`, best word overlap first; None when there is none."""
-        numbers, names = numbers_of(text), names_of(text)
-        spans = self.sentences(hit)
-        chunk = hit.chunk.text
-        windows = [spans[j] for j in range(len(spans))]
-        if not numbers:
-            windows += [(spans[j][0], spans[j + 1][1]) for j in range(len(spans) - 1)]
-        words = content_words(text)
-        found = None
-        best = -1.0
-        for s, e in windows:
-            window = chunk[s:e]
-            if numbers - numbers_of(window) or not all(name_in(n, window) for n in names):
-                continue
-            score = len(words & content_words(window)) / max(1, len(words)) - 0.001 * (e - s) / 100
-            if score > best:
-                found, best = (s, e), score
-        return found
-
-    def cosine(self, text: str, hit: Hit, span: Span) -> float:
-        """The embedder's cosine between `text` and one sentence of `hit`; 0 without an embedder."""
-        cosines = self._cosines(text, hit, None)
-        spans = self.sentences(hit)
-        if cosines is None or span not in spans:
-            return 0.0
-        return float(cosines[spans.index(span)])
-
-    def _cosines(self, text: str, hit: Hit, vector: np.ndarray | None) -> np.ndarray | None:
-        if self.embedder is None:
-            return None
-        if vector is None:
-            vec = self.embed([text])
-            if vec is None:
-                return None
-            vector = vec[0]
-        sentence_vectors = self.vectors([hit])[0]
-        return None if sentence_vectors is None else sentence_vectors @ vector
 
     def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[tuple[float, int, Span]]:
         """Every sentence of `hits` scored against a question, best first: (score, hit index, span).
