@@ -1,4 +1,4 @@
-"""Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup), .pdf (pypdf), .docx (python-docx).
+"""Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup + inscriptis), .pdf (pypdf), .docx (python-docx).
 
 `Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
 file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
@@ -288,20 +288,51 @@ def _read_text(path: Path) -> tuple[str, str]:
 
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "form")
+# Permalink anchors ("¶") and screen-reader-only labels that documentation generators add to headings.
+_DROP_SELECTORS = ("a.headerlink", ".visually-hidden", ".sr-only", "[aria-hidden=true]")
+_MAIN_SELECTORS = ("main", "[role=main]", "article")
+_MAIN_MIN_SHARE = 0.2  # a <main> holding less than this share of the page's text is a fragment, not the page
 
 
 def _read_html(path: Path) -> tuple[str, str]:
+    """The page's text laid out as a browser would: block elements on their own lines, inline elements
+    (links, <code>, <em>) inside their sentence, tables row by row, and only the main content when the
+    page marks it (<main>, role="main", <article>) so sidebars and tables of contents stay out.
+
+    Layout comes from `inscriptis` (a maintained HTML-to-text renderer). BeautifulSoup's
+    `get_text("\n")` put every inline element on a line of its own, which split sentences such as
+    "Return a string of nbytes random bytes" into fragments that neither retrieval nor the model could read.
+    """
     from bs4 import BeautifulSoup
+    from inscriptis import get_text
+    from inscriptis.model.config import ParserConfig
 
     html, _ = _read_text(path)
     soup = BeautifulSoup(html, "html.parser")
     title = " ".join(soup.title.get_text().split()) if soup.title else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
+    for selector in _DROP_SELECTORS:
+        for tag in soup.select(selector):
+            tag.decompose()
     if soup.head:
         soup.head.decompose()
     body = soup.body or soup
-    return _tidy(body.get_text("\n")), title
+    whole = len(body.get_text(" ", strip=True))
+    for selector in _MAIN_SELECTORS:
+        main = body.select_one(selector)
+        if main is not None and len(main.get_text(" ", strip=True)) >= _MAIN_MIN_SHARE * whole:
+            body = main
+            break
+    text = get_text(str(body), ParserConfig(display_links=False, display_images=False))
+    return _tidy(_join_inline_spacing(text)), title
+
+
+def _join_inline_spacing(text: str) -> str:
+    """Close the gaps inscriptis leaves around inline markup: "secrets. token_hex ( n )" -> "secrets.token_hex(n)"."""
+    text = re.sub(r"(?<=\w)\. (?=[a-z_]\w*\b ?\()", ".", text)
+    text = re.sub(r"(?<=\w) \( ", "(", text)
+    return re.sub(r" \)", ")", text)
 
 
 def _read_pdf(path: Path) -> tuple[str, str]:

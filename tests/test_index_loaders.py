@@ -167,3 +167,35 @@ def test_seed_titles_skip_chrome(seeds_dir: Path) -> None:
 
 def test_first_title_line_example() -> None:
     assert first_title_line("top of page\n\nHi\n") == "Hi"
+
+
+DOC_PAGE = """<html><head><title>frob — Frobnicate widgets</title></head><body>
+<div class="sphinxsidebar"><h3>Table of Contents</h3><ul><li><a href="#">frob</a></li>
+<li><a href="#">Previous topic</a></li></ul></div>
+<div class="body" role="main">
+<h1>frob — Frobnicate widgets<a class="headerlink" href="#frob">¶</a></h1>
+<dl><dt><code>frob.</code><code>spin</code>(<em>n</em>, <em>limit=64</em>)</dt>
+<dd><p>Spin the widget <em>n</em> times; <code>limit</code> defaults to <strong>64</strong> turns and
+a <a href="x.html">WidgetError</a> is raised above it.</p></dd></dl>
+<table><tr><th>Mode</th><th>Speed</th></tr><tr><td>slow</td><td>3 rpm</td></tr></table>
+</div></body></html>"""
+
+
+def test_html_keeps_inline_markup_inside_its_sentence_and_reads_only_the_main_content(tmp_path: Path) -> None:
+    f = tmp_path / "frob.html"
+    f.write_text(DOC_PAGE, encoding="utf-8")
+    doc = load_file(f, tmp_path)
+    assert "Spin the widget n times; limit defaults to 64 turns and a WidgetError is raised above it." in doc.text
+    assert "frob.spin(n, limit=64)" in doc.text.replace(" ,", ",")
+    assert "Table of Contents" not in doc.text and "Previous topic" not in doc.text  # sidebar is not content
+    assert "¶" not in doc.text
+    assert "slow" in doc.text and "3 rpm" in doc.text
+
+
+def test_html_reads_the_whole_body_when_main_is_only_a_fragment(tmp_path: Path) -> None:
+    page = ("<html><body><main><p>Short banner.</p></main>"
+            + "<p>The policy text that matters is long enough to be the page.</p>" * 20 + "</body></html>")
+    f = tmp_path / "p.html"
+    f.write_text(page, encoding="utf-8")
+    doc = load_file(f, tmp_path)
+    assert "The policy text that matters" in doc.text and "Short banner." in doc.text
