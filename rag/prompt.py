@@ -20,8 +20,9 @@ from rag.grounding import Grounder, Span
 from rag.records import DECLINE_MARKER, Question
 
 MAX_PASSAGES = 3  # passages shown to the model
-MAX_SENTENCES = 3  # per passage
-BUDGET_CHARS = 800  # ~200 tokens of passage text: prompt eval runs ~100 tokens/s on 2 cores
+MAX_CORE = 3  # best sentences taken per passage before any neighbour is added
+BUDGET_CHARS = 800  # ~200 tokens of passage text: prompt eval runs ~40-100 tokens/s on 2 cores
+MAX_TABLE_CHARS = 600  # a table up to this size is shown whole: a row means nothing without its header
 
 
 @cache
@@ -44,44 +45,79 @@ def select_excerpts(
     max_passages: int = MAX_PASSAGES,
     budget_chars: int = BUDGET_CHARS,
 ) -> list[tuple[Hit, str]]:
-    """Pick the passages and, within them, the sentences that matter for `question`, under a size budget.
+    """Pick the passages and, within them, the text that matters for `question`, under a size budget.
 
-    Passages keep their retrieval order; a passage with no chosen sentence is left out.
-    Example: select_excerpts("How much in G42?", hits, grounder) -> [(hit, "… $1.5 billion into G42 …")]
+    Two passes. First the best-scoring units (sentences, or a whole small table) across the top passages;
+    then, while the budget lasts, the sentence after and the sentence before each chosen one, best first.
+    Neighbours carry what a lone sentence loses: "New in version 3.4." after a function's description,
+    the sentence "it" points back to. Passages keep their retrieval order; one with nothing chosen is left
+    out. Example: select_excerpts("How much in G42?", hits, grounder) -> [(hit, "… $1.5 billion into G42 …")]
     """
     candidates = list(hits[: max_passages + 1])
     ranked = grounder.rank_sentences(question, candidates)
-    chosen: dict[int, list[Span]] = {}
+    units = {i: _units(h.chunk.text, grounder.sentences(h)) for i, h in enumerate(candidates)}
+    unit_of = {(i, span): u for i, us in units.items() for u, group in enumerate(us) for span in group}
+    chosen: dict[int, set[int]] = {}
     seen: set[str] = set()  # overlapping chunks repeat sentences; show each once
     used = 0
-    for score, i, (s, e) in _leads(ranked, candidates) + ranked:
-        key = " ".join(hits[i].chunk.text[s:e].split()).lower()
-        if key in seen:
-            continue
+
+    def take(i: int, u: int) -> bool:
+        nonlocal used
+        group = units[i][u]
+        text = hits[i].chunk.text[group[0][0] : group[-1][1]]
+        key = " ".join(text.split()).lower()
+        if key in seen or u in chosen.get(i, set()):
+            return False
+        if i not in chosen and len(chosen) >= max_passages:
+            return False
+        if used + len(text) > budget_chars and chosen:
+            return False
+        chosen.setdefault(i, set()).add(u)
+        seen.add(key)
+        used += len(text)
+        return True
+
+    order: list[tuple[int, int]] = []
+    for score, i, span in _leads(ranked, candidates) + ranked:
         if score <= 0 and chosen:
             break
-        if i not in chosen and len(chosen) >= max_passages:
+        u = unit_of[(i, span)]
+        if len(chosen.get(i, ())) >= MAX_CORE:
             continue
-        if len(chosen.get(i, [])) >= MAX_SENTENCES:
-            continue
-        length = e - s
-        if used + length > budget_chars and chosen:
-            continue
-        chosen.setdefault(i, []).append((s, e))
-        seen.add(key)
-        used += length
+        if take(i, u):
+            order.append((i, u))
+    for i, u in order:  # second pass: neighbours of the chosen units, the best unit's first
+        for v in (u + 1, u - 1):
+            if 0 <= v < len(units[i]):
+                take(i, v)
     out = []
     for i in sorted(chosen):
         text = hits[i].chunk.text
-        spans = sorted(chosen[i])
-        pieces, last_end = [], None
-        for s, e in spans:
-            if last_end is not None and text[last_end:s].strip():
+        pieces, last = [], None
+        for u in sorted(chosen[i]):
+            group = units[i][u]
+            if last is not None and u != last + 1:
                 pieces.append("…")
-            pieces.append(text[s:e])
-            last_end = e
+            pieces.append(text[group[0][0] : group[-1][1]])
+            last = u
         out.append((hits[i], " ".join(pieces)))
     return out
+
+
+def _units(text: str, sentences: Sequence[Span]) -> list[list[Span]]:
+    """Sentences grouped into the units shown together: consecutive table lines ("| a | b |") form one
+    unit when the table is small, so a row is never shown without its header; every other sentence is
+    a unit of its own."""
+    units: list[list[Span]] = []
+    for span in sentences:
+        row = text[span[0] : span[1]].lstrip().startswith("|")
+        prev = units[-1] if units else None
+        if (row and prev is not None and text[prev[-1][0] : prev[-1][1]].lstrip().startswith("|")
+                and span[1] - prev[0][0] <= MAX_TABLE_CHARS):
+            prev.append(span)
+        else:
+            units.append([span])
+    return units
 
 
 def _leads(ranked: list[tuple[float, int, Span]], hits: Sequence[Hit]) -> list[tuple[float, int, Span]]:

@@ -64,3 +64,26 @@ def test_the_best_passage_of_a_second_document_is_always_shown():
     prompt = build_prompt("How much did Microsoft invest?", hits, max_passages=2)
     assert [h.chunk.source for h in prompt.passages] == ["invest.txt", "people.txt"]
 
+
+
+def _hit_with(text: str):
+    hit = make_hit("people.txt")
+    return hit.__class__(chunk=hit.chunk.__class__(**{**hit.chunk.__dict__, "text": text}), score=1.0)
+
+
+def test_a_small_table_is_shown_whole_so_a_row_keeps_its_header():
+    text = ("Travel rules apply to every trip. The home office allowance is paid once.\n\n"
+            "| Office | One-off allowance |\n|---|---|\n| Utrecht | 400 EUR |\n| Leeds | 350 GBP |\n\n"
+            "Furniture bought with it stays yours. Printers are not covered.")
+    prompt = build_prompt("What is the home office allowance in Leeds?", [_hit_with(text)], budget_chars=300)
+    shown = prompt.excerpts[0]
+    assert "| Office | One-off allowance |" in shown and "| Leeds | 350 GBP |" in shown
+
+
+def test_the_sentence_after_the_best_one_is_added_while_the_budget_lasts():
+    text = ("frob.spin(n) Spin the widget n times and return the count of turns made. New in version 3.4. "
+            "Colours are chosen at random. Widgets are sold separately by vendors.")
+    shown = build_prompt("Which version added frob.spin to spin the widget?", [_hit_with(text)],
+                         budget_chars=110).excerpts[0]
+    assert "Spin the widget n times" in shown and "New in version 3.4." in shown
+    assert "sold separately" not in shown
