@@ -8,6 +8,7 @@ that could close a delimiter is neutralised so a document cannot pose as instruc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ MAX_TABLE_CHARS = 600  # a table up to this size is shown whole: a row means not
 def template(name: str) -> str:
     """The text of `rag/prompts/<name>.md`."""
     return resources.files("rag").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8").strip()
+
+
+@cache
+def examples() -> tuple[dict[str, object], ...]:
+    """The worked examples of `rag/prompts/examples.json` (entries with sources, question and answer)."""
+    raw = resources.files("rag").joinpath("prompts", "examples.json").read_text(encoding="utf-8")
+    return tuple(e for e in json.loads(raw) if "question" in e)
 
 
 @dataclass(frozen=True)
@@ -137,28 +145,38 @@ def _leads(ranked: list[tuple[float, int, Span]], hits: Sequence[Hit]) -> list[t
 def _neutralise(text: str) -> str:
     """Stop passage text from closing its delimiter or faking a new numbered passage."""
     text = text.replace('"""', "''")
-    return re.sub(r"(?i)\bsource\s*\[(\d+)\]", r"source (\1)", " ".join(text.split()))
+    lines = (" ".join(line.split()) for line in text.splitlines())  # table rows keep their own lines
+    return re.sub(r"(?i)\bsource\s*\[(\d+)\]", r"source (\1)", "\n".join(line for line in lines if line))
 
 
 def build_prompt(question: Question | str, hits: Sequence[Hit], grounder: Grounder | None = None,
                  max_passages: int = MAX_PASSAGES, budget_chars: int = BUDGET_CHARS,
-                 decline: str = DECLINE_MARKER) -> Prompt:
-    """Messages for the model: the fixed system prompt, then the numbered excerpts and the question.
+                 decline: str = DECLINE_MARKER, worked_examples: bool = True) -> Prompt:
+    """Messages for the model: the fixed system prompt, the worked examples as earlier turns, then the
+    numbered excerpts and the question.
 
-    `decline` is the marker the model is asked to write when the sources lack the answer.
+    `decline` is the marker the model is asked to write when the sources lack the answer. Everything before
+    the last message is the same for every question, so llama.cpp serves it from its prompt cache.
     """
     grounder = grounder or Grounder()
     q = question if isinstance(question, Question) else Question(question)
     selected = select_excerpts(q.retrieval_text, hits, grounder, max_passages, budget_chars)
-    block = Template(template("passage"))
-    passages = "\n\n".join(
-        block.substitute(n=n, source=hit.chunk.source, title=hit.chunk.title, text=_neutralise(text))
-        for n, (hit, text) in enumerate(selected, 1)
-    )
     asked = q.text.strip()
     if q.context:
         asked += f" (this follows the earlier question: {q.context.strip()})"
-    user = Template(template("answer")).substitute(passages=passages, question=asked, decline=decline)
+    user = _turn([text for _, text in selected], asked, decline)
     system = Template(template("system")).substitute(decline=decline)
-    messages = ({"role": "system", "content": system}, {"role": "user", "content": user})
+    shots: list[dict[str, str]] = []
+    for example in examples() if worked_examples else ():
+        shots.append({"role": "user", "content": _turn(list(example["sources"]), str(example["question"]),  # type: ignore[call-overload]
+                                                       decline)})
+        shots.append({"role": "assistant", "content": Template(str(example["answer"])).substitute(decline=decline)})
+    messages = ({"role": "system", "content": system}, *shots, {"role": "user", "content": user})
     return Prompt(messages, tuple(h for h, _ in selected), tuple(t for _, t in selected))
+
+
+def _turn(texts: Sequence[str], question: str, decline: str) -> str:
+    """One user message: the numbered sources, then the question."""
+    block = Template(template("passage"))
+    passages = "\n\n".join(block.substitute(n=n, text=_neutralise(text)) for n, text in enumerate(texts, 1))
+    return Template(template("answer")).substitute(passages=passages, question=question, decline=decline)

@@ -72,6 +72,24 @@ class _Window:
     score: float
 
 
+def _with_table_header(text: str, start: int, end: int) -> str:
+    """text[start:end], with its table's header line in front when it is a table row that is not the
+    header: "| Leeds | 350 GBP |" alone does not say what 350 GBP is."""
+    body = text[start:end]
+    if not body.lstrip().startswith("|"):
+        return body
+    line_start = text.rfind("\n", 0, start) + 1
+    header = line_start
+    while header > 0:
+        previous = text.rfind("\n", 0, header - 1) + 1
+        if not text[previous : header - 1].lstrip().startswith("|"):
+            break
+        header = previous
+    if header == line_start:
+        return body
+    return text[header : text.find("\n", header)].strip() + "\n" + body
+
+
 class Verifier:
     def __init__(self, judge: SupportJudge, grounder: Grounder | None = None, min_support: float = 0.5,
                  min_relevance: float = 0.1) -> None:
@@ -184,5 +202,5 @@ class Verifier:
         if before and _POINTS_BACK.match(hit.chunk.text[span[0] : span[1]]):
             start = before[-1]
         title = hit.chunk.title.strip()
-        body = hit.chunk.text[start : span[1]]
+        body = _with_table_header(hit.chunk.text, start, span[1])
         return f"({title}) {body}" if title and title.lower() not in body.lower() else body

@@ -153,3 +153,14 @@ def test_a_second_window_is_tried_when_the_first_is_not_enough():
     d = verifier(judge).decide("Meal spending is capped at 500 EUR [1].", q("What is the meal cap?"),
                                [first, second])
     assert d.answered and d.citations[0].source == "b.md" and Reason.CITATION_REPAIRED in d.reasons
+
+
+def test_a_table_row_reaches_the_judge_with_its_header():
+    from rag.verifier import _with_table_header
+
+    text = "Allowance per office:\n| Office | One-off allowance |\n|---|---|\n| Utrecht | 400 EUR |\n| Leeds | 350 GBP |\nDone."
+    row = text.index("| Leeds")
+    assert _with_table_header(text, row, row + len("| Leeds | 350 GBP |")) == (
+        "| Office | One-off allowance |\n| Leeds | 350 GBP |")
+    prose = text.index("Done.")
+    assert _with_table_header(text, prose, prose + 5) == "Done."
