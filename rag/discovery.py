@@ -1,11 +1,12 @@
 """Which `rag serve` (if any) answers `rag ask` and `rag search`, so a command need not load the models.
 
-`rag serve` writes `<index_dir>/serve.json` ({"url", "pid", "started", "index_dir"}) before it starts
+`rag serve` writes `<index_dir>/serve.json` ({"url", "pid", "started", "index_dir", "host"}) before it starts
 listening and removes it at shutdown. `choose_server` decides, in this order:
 1. `--local` or `RAG_SERVER_URL=off`: in-process (None).
 2. `--server URL` or `RAG_SERVER_URL=URL`: that server, without probing; its errors name the fix.
-3. the discovery file, when it and its pid belong to this user, the process is alive, it names this index
-   folder, and `/api/health` answers 200 within `PROBE_TIMEOUT`; a file whose process is gone is removed.
+3. the discovery file, when it was written on this machine, it and its pid belong to this user, the process
+   is alive, it names this index folder, and `/api/health` answers 200 within `PROBE_TIMEOUT`; a file
+   whose process is gone is removed (one from another machine sharing the folder is left alone).
 4. in-process.
 Leaves out talking to the server (`rag.remote`) and sharing one file among several servers (the last one
 started wins; when it stops, the others are no longer found).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ class ServeInfo:
     pid: int
     started: str  # ISO 8601, UTC
     index_dir: str  # absolute
+    host: str = ""  # the machine's name: a pid means nothing on another machine that shares the folder
 
 
 def serve_file(index_dir: str | Path) -> Path:
@@ -55,6 +58,7 @@ def write_serve_file(index_dir: str | Path, url: str, pid: int | None = None) ->
         pid=os.getpid() if pid is None else pid,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         index_dir=str(Path(index_dir).resolve()),
+        host=socket.gethostname(),
     )
     tmp = path.with_name(f".{SERVE_FILE}.{info.pid}.tmp")
     tmp.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
@@ -68,7 +72,7 @@ def read_serve_file(index_dir: str | Path) -> ServeInfo | None:
         data = json.loads(serve_file(index_dir).read_text(encoding="utf-8"))
         return ServeInfo(
             url=str(data["url"]), pid=int(data["pid"]), started=str(data["started"]),
-            index_dir=str(data["index_dir"]),
+            index_dir=str(data["index_dir"]), host=str(data.get("host", "")),
         )
     except (OSError, ValueError, TypeError, KeyError):
         return None
@@ -142,7 +146,7 @@ def choose_server(config: Config, local: bool = False) -> str | None:
             )
         return explicit.rstrip("/")
     info = read_serve_file(config.index_dir)
-    if info is None or not _owned_by_us(serve_file(config.index_dir)):
+    if info is None or info.host != socket.gethostname() or not _owned_by_us(serve_file(config.index_dir)):
         return None
     alive = own_process(info.pid)
     if alive is False:

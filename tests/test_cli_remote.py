@@ -196,6 +196,7 @@ def test_serve_file_written_read_and_removed_only_by_its_owner(tmp_path):
     info = read_serve_file(tmp_path)
     assert info is not None and info.url == "http://127.0.0.1:7860" and info.pid == os.getpid()
     assert info.index_dir == str(tmp_path.resolve()) and info.started.endswith("+00:00")
+    assert info.host == socket.gethostname()
     remove_serve_file(tmp_path, pid=info.pid + 1)  # another server's shutdown leaves ours alone
     assert serve_file(tmp_path).exists()
     remove_serve_file(tmp_path)
@@ -239,6 +240,11 @@ def test_unhealthy_or_foreign_announcements_are_ignored(ix, tmp_path):
         assert choose_server(Config.from_env()) is None
     if os.geteuid() != 0:  # a file naming someone else's process is never trusted
         write_serve_file(ix, "http://127.0.0.1:9", pid=1)
+        assert choose_server(Config.from_env()) is None and serve_file(ix).exists()
+    with Canned(HEALTHY) as srv:  # another machine's server, in a shared folder: its pid means nothing here
+        write_serve_file(ix, srv.url, pid=dead_pid())
+        data = json.loads(serve_file(ix).read_text())
+        serve_file(ix).write_text(json.dumps({**data, "host": "another-machine"}))
         assert choose_server(Config.from_env()) is None and serve_file(ix).exists()
 
 
