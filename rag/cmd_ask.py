@@ -4,6 +4,12 @@ On a terminal the draft streams as the model writes it; the verified answer foll
 then the numbered sources. `--json` prints one object in the shared `answer_to_json` shape. Prior turns come
 from `--history FILE.json` (a list of {"role", "content"}). Errors are RagErrors, printed as one line by
 rag/cli.py.
+
+When a `rag serve` is running for the index (or `--server` / RAG_SERVER_URL names one) it answers, in well
+under a second instead of seconds of loading models (`rag.discovery` decides, `rag.remote` asks); the output
+is the same either way, because both paths yield the same events into `render`. Settings given on this
+command (`--backend`, `-k`, or RAG_BACKEND, RAG_K) are sent; the rest are the server's.
+This module imports nothing heavy: the pipeline only when the work is done here.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from index.errors import QueryError
 from rag.config import Config
-from rag.records import Answer, Final, Sources, Token, Turn, answer_to_json
+from rag.discovery import add_server_flags, choose_server, given
+from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
 
 
 def register(subparsers: Any) -> None:
@@ -29,6 +37,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--history", help="JSON file with earlier turns: [{\"role\": \"user\", \"content\": ...}]")
     p.add_argument("--llm-model", help="local: path to a GGUF file; openai: model name (env RAG_LLM_MODEL)")
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    add_server_flags(p)
     p.set_defaults(func=run)
 
 
@@ -47,18 +56,34 @@ def load_history(path: str | None) -> list[Turn]:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import build_pipeline
-
     config = config.replace(
-        backend=args.backend, k=args.k, llm_model=args.llm_model, llm_base_url=args.llm_base_url
+        backend=args.backend, k=args.k, llm_model=args.llm_model, llm_base_url=args.llm_base_url,
+        server_url=args.server_url,
     )
     history = load_history(args.history)
-    pipeline = build_pipeline(config)
-    out = sys.stdout
-    live = not args.json and not args.no_stream and out.isatty()
+    # A running server has built its generator already; a model or endpoint named here needs our own.
+    url = choose_server(config, local=args.local or bool(args.llm_model or args.llm_base_url))
+    events: Iterator[Event]
+    if url:
+        from rag.remote import RemoteRag
+
+        events = RemoteRag(url, timeout=config.generation_timeout).stream(
+            args.question, history, k=given(args.k, "RAG_K", config.k),
+            backend=given(args.backend, "RAG_BACKEND", config.backend),
+        )
+    else:
+        from rag.pipeline import build_pipeline
+
+        events = build_pipeline(config).stream(args.question, history, k=config.k, backend=config.backend)
+    return render(events, as_json=args.json, stream=not args.no_stream, out=sys.stdout)
+
+
+def render(events: Iterable[Event], as_json: bool, stream: bool, out: Any) -> int:
+    """Print an answer's events: the live draft on a terminal, then the verified answer and its sources."""
+    live = not as_json and stream and out.isatty()
     answer: Answer | None = None
     draft: list[str] = []
-    for event in pipeline.stream(args.question, history, k=config.k, backend=config.backend):
+    for event in events:
         if isinstance(event, Sources) and live and event.standalone_question:
             print(f"(understood as: {event.standalone_question})", file=out)
         elif isinstance(event, Token):
@@ -69,7 +94,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         elif isinstance(event, Final):
             answer = event.answer
     assert answer is not None
-    if args.json:
+    if as_json:
         json.dump(answer_to_json(answer), out, ensure_ascii=False, indent=2)
         out.write("\n")
         return 0

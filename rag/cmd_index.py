@@ -5,7 +5,8 @@ summary line; unreadable files are listed as warnings and skipped, the rest is i
 then exits 1 (after a "N files failed" summary) so scripts notice; `--keep-going` exits 0 instead.
 Per-file limits come from RAG_MAX_FILE_BYTES, RAG_MAX_UNPACKED_BYTES, RAG_MAX_PDF_PAGES, RAG_FILE_TIMEOUT.
 `rag search` prints the top passages,
-or a JSON list (`rag.records.hit_to_json`) with `--json`. Errors are `RagError`s; `rag.cli` prints them as
+or a JSON list (`rag.records.hit_to_json`) with `--json`; a running `rag serve` for the index answers it
+when there is one (`rag.discovery`; `--local` works here). Errors are `RagError`s; `rag.cli` prints them as
 one line. Leaves out answering questions (`rag ask`).
 """
 
@@ -18,14 +19,17 @@ import os
 import sys
 import textwrap
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from index.loaders import LoadLimits
+    from index.records import Hit
 
 from index.errors import ConfigError, UnreadableFileError
 from rag.config import Config
+from rag.discovery import add_server_flags, choose_server, given
 
 MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS = 20, 512
 
@@ -59,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     s.add_argument("-k", type=int, default=None, help="number of passages (default: RAG_K, 5)")
     s.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     _common(s)
+    add_server_flags(s)
     s.set_defaults(func=run_search)
 
 
@@ -181,27 +186,43 @@ def check_index_settings(config: Config) -> None:
 
 
 def run_search(args: argparse.Namespace, config: Config) -> int:
-    from rag.records import hit_to_json
-    from rag.retriever import open_retriever
-
     quiet_libraries()
-    config = _config(args, config)
+    config = _config(args, config).replace(server_url=args.server_url)
     query = " ".join(args.query).strip()
     if not query:
         from index.errors import QueryError
 
         raise QueryError("The query is empty: type a question or some keywords.")
-    retriever = open_retriever(config)
-    try:
-        hits = retriever.search(query, args.k if args.k is not None else config.k)
-    finally:
-        retriever.store.close()
-    if args.json:
+    # A running server has opened its own store and model; naming another one here means working here.
+    ours = any(getattr(args, name, None) is not None for name in ("embed_model", "store", "database_url"))
+    url = choose_server(config, local=args.local or ours)
+    k = args.k if args.k is not None else config.k
+    if url:
+        from rag.remote import RemoteRag
+
+        hits = RemoteRag(url, timeout=config.generation_timeout).search(query, given(args.k, "RAG_K", k))
+    else:
+        from rag.retriever import open_retriever
+
+        retriever = open_retriever(config)
+        try:
+            hits = retriever.search(query, k)
+        finally:
+            retriever.store.close()
+    print_hits(hits, as_json=args.json)
+    return 0
+
+
+def print_hits(hits: Sequence[Hit], as_json: bool) -> None:
+    """`rag search` output: numbered passages with their scores, or the `hit_to_json` list."""
+    from rag.records import hit_to_json
+
+    if as_json:
         print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=2))
-        return 0
+        return
     if not hits:
         print("No passages found.")
-        return 0
+        return
     width = min(100, max(40, _terminal_width() - 6))
     for h in hits:
         c = h.chunk
@@ -209,7 +230,6 @@ def run_search(args: argparse.Namespace, config: Config) -> int:
         print(f"{h.rank}. [{h.score:.4f}] {c.source} [{c.start}:{c.end}] dense {dense:.3f}, bm25 {bm25:.2f}")
         passage = textwrap.shorten(" ".join(c.text.split()), width=width * 4, placeholder=" …")
         print(textwrap.indent(textwrap.fill(passage, width=width), "    "))
-    return 0
 
 
 def _terminal_width() -> int:

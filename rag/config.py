@@ -84,6 +84,8 @@ class Config:
     uploads: str = "on"  # on | off | signed-in (only requests that carry the server's credentials)
     upload_max_mb: int = 20  # per file
     uploads_dir: str = ""  # default: <index_dir>/uploads, indexed alongside the corpus
+    # --- command line (issue 10): `rag ask` / `rag search` through a running `rag serve` (rag/discovery.py)
+    server_url: str = ""  # its base URL; "" = the one <index_dir>/serve.json names, if up; off = never
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from index.records import Hit
+from index.records import Chunk, Hit
 
 # What a backend writes when no source is about the question (the prompt asks for it; the verifier reads it).
 # One word that no answer starts with: "NO ANSWER" was tried first, and the model wrote "No answer." to
@@ -154,3 +154,44 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "reasons": [r.value for r in answer.reasons],
         "support": [round(float(x), 3) for x in answer.support],
     }
+
+
+# --- the inverse of the two shapes above, for `rag ask` / `rag search` answered by a server (rag/remote.py)
+
+
+def hit_from_json(data: dict[str, Any]) -> Hit:
+    """A `Hit` from the `hit_to_json` shape; the shape has no `doc_id`, so it is left empty.
+
+    Example: hit_from_json(hit_to_json(hit)).chunk.text == hit.chunk.text
+    """
+    chunk = Chunk(
+        id=str(data["chunk_id"]), doc_id="", source=str(data["source"]), title=str(data.get("title", "")),
+        text=str(data["text"]), start=int(data["start"]), end=int(data["end"]),
+    )
+    scores = {str(k): float(v) for k, v in (data.get("scores") or {}).items()}
+    return Hit(chunk=chunk, score=float(data["score"]), rank=int(data.get("rank", 0)), scores=scores)
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    """An `Answer` from the `answer_to_json` shape, so `answer_to_json(answer_from_json(d)) == d`."""
+    question = str(data["question"])
+    standalone = str(data.get("standalone_question") or "")
+    known = {r.value for r in Reason}
+    return Answer(
+        question=question,
+        text=str(data["answer"]),
+        refused=bool(data["refused"]),
+        citations=tuple(
+            Citation(n=int(c["n"]), source=str(c["source"]), chunk_id=str(c["chunk_id"]),
+                     start=int(c["start"]), end=int(c["end"]), quote=str(c["quote"]),
+                     title=str(c.get("title", "")))
+            for c in data.get("citations", [])
+        ),
+        retrieved=tuple(hit_from_json(h) for h in data.get("retrieved", [])),
+        backend=str(data.get("backend", "")),
+        timings_ms={str(k): float(v) for k, v in (data.get("timings_ms") or {}).items()},
+        standalone_question="" if standalone == question else standalone,
+        # a newer server may know reasons this client does not: they are left out rather than failing
+        reasons=tuple(Reason(r) for r in data.get("reasons", []) if r in known),
+        support=tuple(float(x) for x in data.get("support", [])),
+    )

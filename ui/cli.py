@@ -3,6 +3,7 @@ runs the one server (chat page, HTTP API, embed view) with uvicorn.
 
 Flags override `RAG_*` settings of the same names (`--host` = RAG_HOST, `--port` = RAG_PORT, ...).
 Secrets (RAG_AUTH_TOKEN, RAG_BASIC_AUTH) are environment-only, read by `ui.server` when it is built.
+While it runs, `<index_dir>/serve.json` announces it to `rag ask` and `rag search` (rag/discovery.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -17,6 +19,7 @@ from typing import Any
 
 from rag.cmd_index import quiet_libraries
 from rag.config import Config
+from rag.discovery import remove_serve_file, serve_file, write_serve_file
 from rag.errors import ConfigError
 
 log = logging.getLogger("ui.cli")
@@ -54,10 +57,18 @@ def _check_port_free(host: str, port: int) -> None:
             ) from err
 
 
+def base_url(config: Config) -> str:
+    """Where a client on this machine reaches the server.
+
+    Example: base_url(Config(host="::1")) -> 'http://[::1]:7860'
+    """
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return f"http://[{host}]:{config.port}" if ":" in host else f"http://{host}:{config.port}"
+
+
 def urls(config: Config) -> list[str]:
     """Example: urls(Config(port=7860)) -> ['Chat page: http://127.0.0.1:7860/', ...]."""
-    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-    base = f"http://{host}:{config.port}"
+    base = base_url(config)
     return [
         f"Chat page:  {base}/",
         f"Embed view: {base}/embed/   (web component: {base}/embed.js, see docs/embedding.md)",
@@ -101,5 +112,31 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print("Access token required: open the chat page with ?token=<RAG_AUTH_TOKEN> once.", flush=True)
     if os.environ.get("RAG_BASIC_AUTH"):
         print("Basic auth required (RAG_BASIC_AUTH).", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)
+    # `rag ask` / `rag search` find us through this file and skip loading models (rag/discovery.py). It is
+    # written before uvicorn listens: a client probes /api/health first and works in-process until then.
+    announced = _announce(config)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again: with the default action the process
+        # would end there, skipping the `finally` below, and leave a stale serve.json behind.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)
+    finally:
+        if announced:
+            remove_serve_file(config.index_dir)
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _announce(config: Config) -> bool:
+    """Write <index_dir>/serve.json; a folder we cannot write only costs the CLI its fast path."""
+    try:
+        write_serve_file(config.index_dir, base_url(config))
+    except OSError as err:
+        print(f"warning: cannot write {serve_file(config.index_dir)} ({err.strerror}); `rag ask` will not "
+              "find this server unless RAG_SERVER_URL names it.", file=sys.stderr, flush=True)
+        return False
+    return True
