@@ -55,7 +55,7 @@ class Config:
     # the tuning halves of every corpus in eval/datasets; its output is eval/calibration.json.
     judge: str = "auto"  # auto (the local model when the backend runs it, else lexical) | local | lexical
     judge_model: str = ""  # the judge's GGUF ("" = the same model as the generator, loaded once)
-    min_support: float = 0.35  # judge score a sentence needs from the passage it cites (local model judge)
+    min_support: float = 0.45  # judge score a sentence needs from the passage it cites (local model judge)
     min_relevance: float = 0.1  # best dense similarity below this = off-topic, declined before generation
     min_lexical_support: float = 0.6  # the same for the lexical judge (no model; a baseline, not calibrated)
     extractive_min_score: float = 0.3  # extractive backend: sentence score needed to be proposed at all

@@ -5,9 +5,10 @@ Each case is a draft a small model could write for a question over a short passa
 wrong figure, the right figure for the wrong thing, a flipped negation, an answer to a question the passage
 does not cover, or the question's own words echoed back. The goal is that the verifier declines or drops
 every one. Measured with the 1.5B judge: the wrong drafts score 0.03-0.58 and the right ones 0.42-0.85, so
-no threshold separates them all; at the calibrated RAG_MIN_SUPPORT (0.35) 22 of 32 are rejected, at 0.6 all
-32 (and one right draft too). The test is therefore a regression gate on the rejected share at the shipped
-threshold, plus every right draft kept; the cases that still pass are printed. The passages and questions are written for this test (four domains: business news,
+no threshold separates them all; at RAG_MIN_SUPPORT 0.35 22 of 32 were rejected and every right draft kept;
+at the threshold calibrated on 2026-11-23 (0.45) 27 of 32 are rejected and one right draft of 4 is dropped
+("The line manager approves PTO requests", 0.42); at 0.6 all 32 and one right draft. The test is therefore a
+regression gate on both shares at the shipped threshold; the cases on the wrong side are printed. The passages and questions are written for this test (four domains: business news,
 a software manual, an HR policy, civil engineering) and appear in no evaluation set. Slow: about one judge
 call per case on 2 cores.
 """
@@ -86,7 +87,8 @@ def _hit(text: str) -> Hit:
     return Hit(chunk=chunk, score=1.0, rank=1, scores={"dense": 0.6})
 
 
-MIN_REJECTED = 20  # of 32 at the shipped threshold; 22 measured
+MIN_REJECTED = 25  # of 32 at the shipped threshold; 27 measured
+MIN_KEPT = 3  # of the 4 right drafts; 3 measured
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,14 @@ def test_wrong_drafts_are_rejected(verifier, capsys):
     assert len(CASES) - len(shown) >= MIN_REJECTED, shown
 
 
-@pytest.mark.parametrize("passage, question, draft", SUPPORTED)
-def test_right_draft_is_kept(verifier, passage, question, draft):
-    decision = verifier.decide(draft, Question(question), [_hit(passage)])
-    assert decision.answered and strip_citations(draft) == strip_citations(decision.text), decision
+def test_right_drafts_are_kept(verifier, capsys):
+    dropped = []
+    for passage, question, draft in SUPPORTED:
+        decision = verifier.decide(draft, Question(question), [_hit(passage)])
+        if not (decision.answered and strip_citations(draft) == strip_citations(decision.text)):
+            dropped.append((draft, decision.support))
+    with capsys.disabled():
+        print(f"\nright drafts dropped at RAG_MIN_SUPPORT={verifier.min_support}: {len(dropped)}/{len(SUPPORTED)}")
+        for draft, support in dropped:
+            print(f"  {draft} (support {support})")
+    assert len(SUPPORTED) - len(dropped) >= MIN_KEPT, dropped
