@@ -1,4 +1,5 @@
-"""Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup + inscriptis), .pdf (pypdf), .docx (python-docx).
+"""Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup + inscriptis), .pdf (pypdf),
+.docx (python-docx).
 
 `Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
 file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
@@ -329,7 +330,10 @@ def _read_html(path: Path) -> tuple[str, str]:
 
 
 def _join_inline_spacing(text: str) -> str:
-    """Close the gaps inscriptis leaves around inline markup: "secrets. token_hex ( n )" -> "secrets.token_hex(n)"."""
+    """Close the gaps inscriptis leaves around inline markup.
+
+    Example: "secrets. token_hex ( n )" -> "secrets.token_hex(n)"
+    """
     text = re.sub(r"(?<=\w)\. (?=[a-z_]\w*\b ?\()", ".", text)
     text = re.sub(r"(?<=\w) \( ", "(", text)
     return re.sub(r" \)", ")", text)

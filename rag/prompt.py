@@ -168,9 +168,10 @@ def build_prompt(question: Question | str, hits: Sequence[Hit], grounder: Ground
     system = Template(template("system")).substitute(decline=decline)
     shots: list[dict[str, str]] = []
     for example in examples() if worked_examples else ():
-        shots.append({"role": "user", "content": _turn(list(example["sources"]), str(example["question"]),  # type: ignore[call-overload]
-                                                       decline)})
-        shots.append({"role": "assistant", "content": Template(str(example["answer"])).substitute(decline=decline)})
+        sources = [str(s) for s in example["sources"]]  # type: ignore[attr-defined]
+        answer = Template(str(example["answer"])).substitute(decline=decline)
+        shots.append({"role": "user", "content": _turn(sources, str(example["question"]), decline)})
+        shots.append({"role": "assistant", "content": answer})
     messages = ({"role": "system", "content": system}, *shots, {"role": "user", "content": user})
     return Prompt(messages, tuple(h for h, _ in selected), tuple(t for _, t in selected))
 

@@ -185,7 +185,8 @@ def test_html_keeps_inline_markup_inside_its_sentence_and_reads_only_the_main_co
     f = tmp_path / "frob.html"
     f.write_text(DOC_PAGE, encoding="utf-8")
     doc = load_file(f, tmp_path)
-    assert "Spin the widget n times; limit defaults to 64 turns and a WidgetError is raised above it." in doc.text
+    sentence = "Spin the widget n times; limit defaults to 64 turns and a WidgetError is raised above it."
+    assert sentence in doc.text
     assert "frob.spin(n, limit=64)" in doc.text.replace(" ,", ",")
     assert "Table of Contents" not in doc.text and "Previous topic" not in doc.text  # sidebar is not content
     assert "¶" not in doc.text

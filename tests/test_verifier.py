@@ -158,7 +158,8 @@ def test_a_second_window_is_tried_when_the_first_is_not_enough():
 def test_a_table_row_reaches_the_judge_with_its_header():
     from rag.verifier import _with_table_header
 
-    text = "Allowance per office:\n| Office | One-off allowance |\n|---|---|\n| Utrecht | 400 EUR |\n| Leeds | 350 GBP |\nDone."
+    text = ("Allowance per office:\n| Office | One-off allowance |\n|---|---|\n| Utrecht | 400 EUR |\n"
+            "| Leeds | 350 GBP |\nDone.")
     row = text.index("| Leeds")
     assert _with_table_header(text, row, row + len("| Leeds | 350 GBP |")) == (
         "| Office | One-off allowance |\n| Leeds | 350 GBP |")
