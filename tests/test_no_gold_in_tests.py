@@ -23,7 +23,7 @@ def test_no_gold_question_is_copied_into_tests():
 
 
 def test_the_prompt_examples_share_no_question_and_no_passage_text_with_the_evaluation():
-    """The worked examples shown to the model are made up: nothing in them comes from a gold set or a corpus."""
+    """The worked examples shown to the model are made up: nothing comes from a gold set or a corpus."""
     raw = json.loads((ROOT / "rag" / "prompts" / "examples.json").read_text(encoding="utf-8"))
     examples = [e for e in raw if "question" in e]
     gold = " ".join(path.read_text(encoding="utf-8").lower()
