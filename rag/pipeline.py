@@ -23,7 +23,7 @@ from rag.generators import GENERATORS, GenerationRequest, Generator, build_gener
 from rag.grounding import Grounder
 from rag.judge import build_judge
 from rag.prompt import build_prompt
-from rag.records import DECLINE_MARKER, Answer, Event, Final, Reason, Sources, Token, Turn
+from rag.records import DECLINE_MARKER, Answer, Event, Final, Question, Reason, Sources, Token, Turn
 from rag.rewrite import standalone_question
 from rag.verifier import Decision, Verifier
 
@@ -80,6 +80,9 @@ class Pipeline:
         warm = getattr(generator, "warm_up", None)
         if callable(warm):
             warm()
+        prime = getattr(generator, "prime", None)  # local models: cache the fixed part of every prompt
+        if callable(prime):
+            prime(build_prompt(Question("warm up"), (), self.grounder).messages)
         judge_warm = getattr(self.verifier(backend).judge, "warm_up", None)
         if callable(judge_warm):
             judge_warm()

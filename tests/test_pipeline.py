@@ -207,3 +207,16 @@ def test_extractive_never_answers_with_a_heading_or_a_question():
     heading = _hit("h.txt", "Notes\nMicrosoft's Investments in OpenAI and Mistral\n"
                    "What did Microsoft invest in OpenAI and Mistral?\nNothing else here.")
     assert pipeline([heading], backend="extractive").ask("What did Microsoft invest in Mistral?").refused
+
+
+def test_warm_up_primes_a_local_model_with_the_fixed_part_of_every_prompt(fake_backend):
+    gen = fake_backend("unused")
+    primed: list[tuple[dict[str, str], ...]] = []
+    gen.prime = lambda messages: primed.append(tuple(messages))  # what the local generator offers
+    p = pipeline()
+    p.warm_up()
+    assert len(primed) == 1
+    asked = p.stream("How much did Microsoft put into G42?")
+    list(asked)
+    real = gen.requests[-1].messages
+    assert primed[0][:-1] == tuple(real[:-1])  # the same cached prefix: system prompt and worked examples

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,14 @@ class LocalGenerator:
         """Assemble/verify the model file and load it."""
         if self._model is None:
             self._model = model_for(self.config)
+
+    def prime(self, messages: Sequence[dict[str, str]]) -> None:
+        """Run `messages` for one token so llama.cpp caches their prefix (the fixed instructions and worked
+        examples, ~750 tokens): without it the first question after start-up pays ~15 s of prompt processing
+        that cannot be interrupted, and a client that leaves then holds the slot that long."""
+        request = GenerationRequest(messages=tuple(messages), question="", passages=(), max_tokens=1)
+        for _ in self.stream(request):
+            pass
 
     @property
     def address(self) -> str:
