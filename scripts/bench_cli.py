@@ -85,16 +85,22 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
 
 
 # --- breakdowns, each in a fresh process ---------------------------------------------------------------
+class _Laps:
+    """`mark(name)` records the time since the previous mark under `name`."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = now - self._last
+        self._last = now
+
+
 def child_cold(index_dir: str, command: str) -> dict[str, float]:
     """Timers over the in-process path, in the order `rag ask` / `rag search` pay for it."""
-    marks: dict[str, float] = {}
-    last = time.perf_counter()
-
-    def mark(name: str) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        marks[name] = now - last
-        last = now
+    mark = _Laps()
 
     import rag.cli
 
@@ -133,19 +139,12 @@ def child_cold(index_dir: str, command: str) -> dict[str, float]:
         for _ in pipeline.stream(question, backend="extractive"):
             pass
         mark("answer: retrieve + extract + verify")
-    return marks
+    return mark.marks
 
 
 def child_remote(index_dir: str, command: str) -> dict[str, float]:
     """Timers over the client path: what a command answered by the server pays."""
-    marks: dict[str, float] = {}
-    last = time.perf_counter()
-
-    def mark(name: str) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        marks[name] = now - last
-        last = now
+    mark = _Laps()
 
     import rag.cli
 
@@ -167,7 +166,7 @@ def child_remote(index_dir: str, command: str) -> dict[str, float]:
         for _ in client.stream(ASK[1], backend="extractive"):
             pass
         mark("request: /api/ask/stream")
-    return marks
+    return mark.marks
 
 
 WALL = "the breakdown process, wall clock"
