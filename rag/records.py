@@ -55,10 +55,12 @@ class Reason(StrEnum):
     FIGURE_NOT_IN_SOURCE = "figure_not_in_source"  # a figure of the sentence is in no retrieved passage
     NAME_NOT_IN_SOURCE = "name_not_in_source"  # a name of the sentence is in no retrieved passage
     NOT_STATED = "not_stated"  # the judge found no passage stating the sentence as an answer to the question
+    ECHOES_QUESTION = "echoes_question"  # the sentence only repeats the question: nothing from a source
     # repairs on an answer that was given
     CITATION_REPAIRED = "citation_repaired"  # the cited passage did not support it; another one does
     CITATION_ADDED = "citation_added"  # the sentence cited nothing; the supporting passage is cited
     SENTENCE_DROPPED = "sentence_dropped"  # one sentence was unsupported and removed, others kept
+    QUOTED = "quoted"  # no sentence of the draft held; the source's own sentence is shown as the answer
 
 
 DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.EMPTY_DRAFT,

@@ -6,7 +6,9 @@ Checks, all domain-general:
 3. Figures and names: every figure of a sentence, and every name it does not take from the question, must
    stand in one window (a sentence, or two adjacent ones) of the passage it cites. When the cited passage
    has no such window and another does, the citation is repaired to that one.
-4. Semantic support: the judge (rag/judge.py) must find that the window states the sentence *as the answer
+4. Echoes: a sentence that only repeats the question's words (with a yes or no) states nothing from a
+   source, and is dropped.
+5. Semantic support: the judge (rag/judge.py) must find that the window states the sentence *as the answer
    to this question*, with a score of at least RAG_MIN_SUPPORT. A sentence that fails is dropped; an
    answer with no sentence left is declined.
 The result is a `Decision` with typed `Reason`s; the pipeline, UI, API and eval read it and never re-decide.
@@ -90,6 +92,23 @@ def _with_table_header(text: str, start: int, end: int) -> str:
     return text[header : text.find("\n", header)].strip() + "\n" + body
 
 
+def _echo(claim: Claim, question: Question) -> Reason | None:
+    """ECHOES_QUESTION when the sentence adds no word and no figure to the question it answers.
+
+    "Yes, you can get an e-bike through the lease scheme in Manchester" to "Can I get an e-bike through the
+    lease scheme in Manchester?" states nothing a source said; only its yes/no is new, and the judge cannot
+    check a bare polarity reliably (on the tuning halves it scored such echoes 0.46-0.70, right and wrong
+    alike). A choice question ("… per file or per upload?") is answered in its own words, so it is exempt.
+    Example: _echo(Claim("No, contractors do not get it.", ()), Question("Do contractors get it?")) -> ECHOES…
+    """
+    asked = f"{question.text} {question.context}"
+    if re.search(r"\bor\b", question.text, re.IGNORECASE):
+        return None
+    if content_words(claim.text) - content_words(asked) or numbers_of(claim.text) - numbers_of(asked):
+        return None
+    return Reason.ECHOES_QUESTION
+
+
 class Verifier:
     def __init__(self, judge: SupportJudge, grounder: Grounder | None = None, min_support: float = 0.5,
                  min_relevance: float = 0.1) -> None:
@@ -122,7 +141,7 @@ class Verifier:
         scores: list[float] = []
         calls = 0
         for claim in claims:
-            problem = self._lexical(claim, question, everything)
+            problem = self._lexical(claim, question, everything) or _echo(claim, question)
             if problem is not None:
                 reasons.append(problem)
                 continue

@@ -165,3 +165,32 @@ def test_a_table_row_reaches_the_judge_with_its_header():
         "| Office | One-off allowance |\n| Leeds | 350 GBP |")
     prose = text.index("Done.")
     assert _with_table_header(text, prose, prose + 5) == "Done."
+
+
+@pytest.mark.parametrize("draft, question", [
+    ("Yes, interns can join the pension plan [1].", "Can interns join the pension plan?"),
+    ("No, the pension plan does not accept interns [1].", "does the pension plan accept interns?"),
+    ("Because the pension plan accepts interns [1].", "Why does the pension plan accept interns?"),
+])
+def test_a_sentence_that_only_echoes_the_question_is_dropped_before_the_judge(draft, question):
+    judge = ScriptedJudge()
+    text = "Interns are not eligible for the pension plan. Staff join after three months."
+    d = verifier(judge).decide(draft, q(question), [hit("pension.md", text)])
+    assert not d.answered and Reason.ECHOES_QUESTION in d.reasons
+    assert judge.calls == []
+
+
+def test_an_answer_in_the_sources_words_is_not_an_echo():
+    judge = ScriptedJudge()
+    text = "Interns are not eligible for the pension plan. Staff join after three months."
+    d = verifier(judge).decide("No, interns are not eligible for the pension plan [1].",
+                               q("Can interns join the pension plan?"), [hit("pension.md", text)])
+    assert d.answered and Reason.ECHOES_QUESTION not in d.reasons and judge.calls
+
+
+def test_a_choice_question_may_be_answered_in_its_own_words():
+    judge = ScriptedJudge()
+    text = "The upload limit applies per file, not per upload."
+    d = verifier(judge).decide("The limit applies per file [1].", q("Is the limit per file or per upload?"),
+                               [hit("limits.md", text)])
+    assert d.answered and Reason.ECHOES_QUESTION not in d.reasons

@@ -4,7 +4,7 @@
 Each case is a draft a small model could write for a question over a short passage: the wrong person, the
 wrong figure, the right figure for the wrong thing, a flipped negation, an answer to a question the passage
 does not cover, or the question's own words echoed back. The goal is that the verifier declines or drops
-every one. Measured with the 1.5B judge: the wrong drafts score 0.03-0.58 and the right ones 0.42-0.85, so
+every one. Echoes (no word or figure beyond the question's) are dropped before the judge. Measured with the 1.5B judge: the wrong drafts score 0.03-0.58 and the right ones 0.42-0.85, so
 no threshold separates them all; at RAG_MIN_SUPPORT 0.35 22 of 32 were rejected and every right draft kept;
 at the threshold calibrated on 2026-11-23 (0.45) 27 of 32 are rejected and one right draft of 4 is dropped
 ("The line manager approves PTO requests", 0.42); at 0.6 all 32 and one right draft. The test is therefore a
@@ -72,6 +72,9 @@ CASES = [
     (BRIDGE, "How long is the bridge's main span?", "The main span is 420 kilometres long [1].", "wrong unit"),
     (BRIDGE, "What did the bridge replace?", "The bridge replaced an older bridge designed by Elena Varga [1].", "contradicts the passage"),
     (BRIDGE, "When was the ferry service closed?", "The ferry service closed in 1921 [1].", "unanswerable, date reused"),
+    (NEWS, "Did Northwind keep its stake in Vexa Labs?", "Yes, Northwind kept its stake in Vexa Labs [1].", "question echoed, yes/no"),
+    (MANUAL, "does log_rotation need a restart?", "No, log_rotation does not need a restart [1].", "question echoed, yes/no"),
+    (BRIDGE, "Why did the bridge replace the ferry service?", "Because the bridge replaced the ferry service [1].", "question echoed, why"),
 ]
 SUPPORTED = [
     (NEWS, "How much did Northwind invest in Helio Robotics?", "Northwind invested $300 million in Helio Robotics [1]."),
@@ -87,7 +90,7 @@ def _hit(text: str) -> Hit:
     return Hit(chunk=chunk, score=1.0, rank=1, scores={"dense": 0.6})
 
 
-MIN_REJECTED = 25  # of 32 at the shipped threshold; 27 measured
+MIN_REJECTED = 28  # of 35 at the shipped threshold; 30 measured (27 of the first 32, and the 3 echoes)
 MIN_KEPT = 3  # of the 4 right drafts; 3 measured
 
 
