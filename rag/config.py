@@ -41,7 +41,7 @@ class Config:
     llm_ctx: int = 4096
     max_tokens: int = 256
     temperature: float = 0.0
-    llm_timeout: float = 120.0
+    llm_timeout: float = 120.0  # openai backend: total seconds per generation (connect + first token + all)
     cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
     # --- limits and serving
     max_question_chars: int = 2000
