@@ -110,7 +110,10 @@ class OpenAIGenerator:
         self.model = model if model and not model.lower().endswith(".gguf") else DEFAULT_MODEL
         self.api_key = os.environ.get("RAG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
         self.timeout = config.llm_timeout  # total seconds per generation
-        self._client = client or httpx.Client()  # timeouts are set per request, from what is left
+        # A new connection per generation (no keep-alive): the watchdog then holds its socket from the start;
+        # a reused connection's socket is only reachable once its response headers are in. Timeouts are set
+        # per request, from what is left of the total.
+        self._client = client or httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
     @property
     def ready(self) -> bool:
