@@ -39,9 +39,13 @@ class Config:
     llm_base_url: str = ""  # openai-compatible endpoint, e.g. http://127.0.0.1:8080/v1
     llm_threads: int = 0  # 0 = all cores
     llm_ctx: int = 4096
+    # local: prompt tokens per llama.cpp batch (the judge's prompts too). llama.cpp sees a cancel only between
+    # batches: 32 tokens take ~0.8 s at 40 tokens/s on 2 cores, where its default (2048) is the whole prompt.
+    # The prompt speed this costs is measured by scripts/bench_batch.py (docs/security.md).
+    llm_batch: int = 32
     max_tokens: int = 256
     temperature: float = 0.0
-    llm_timeout: float = 120.0
+    llm_timeout: float = 120.0  # openai backend: total seconds per generation (connect + first token + all)
     cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
     # --- limits and serving
     max_question_chars: int = 2000

@@ -119,10 +119,12 @@ class Pipeline:
         return final
 
     def stream(self, question: str, history: Sequence[Turn] = (), k: int | None = None,
-               backend: str | None = None) -> Iterator[Event]:
+               backend: str | None = None, cancelled: threading.Event | None = None) -> Iterator[Event]:
         """Yield `Sources`, then the draft as `Token`s, then one `Final` with the verified answer.
 
-        Raises QueryError for an empty or over-long question, BackendError when the backend fails.
+        Raises QueryError for an empty or over-long question, BackendError when the backend fails. Setting
+        `cancelled` (from any thread) stops the backend even before its first token; the stream then ends
+        without a `Final`, since nobody is waiting for it.
         """
         started = time.perf_counter()
         question = self._validate(question)
@@ -156,7 +158,7 @@ class Pipeline:
         request = GenerationRequest(
             messages=prompt.messages, question=asked.text, passages=numbered,
             max_tokens=min(self.config.max_tokens, ANSWER_TOKENS), temperature=self.config.temperature,
-            stop=STOP, extras={"grounder": self.grounder, "context": asked.context},
+            stop=STOP, extras={"grounder": self.grounder, "context": asked.context}, cancelled=cancelled,
         )
         draft: list[str] = []
         first_token: float | None = None
@@ -173,6 +175,8 @@ class Pipeline:
             close = getattr(pieces, "close", None)
             if callable(close):
                 close()  # stops a local model mid-generation
+        if request.is_cancelled():
+            return  # no verification: the judge would hold the model for an answer nobody reads
         timings["generate"] = _ms(started) - timings["retrieve"]
         checked = time.perf_counter()
         decision = verifier.decide("".join(draft), asked, numbered)

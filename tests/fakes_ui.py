@@ -63,7 +63,12 @@ class FakePipeline:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stream(
-        self, question: str, history: Sequence[Turn] = (), k: int | None = None, backend: str | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        backend: str | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Iterator[Event]:
         self.calls.append({"question": question, "history": list(history), "k": k, "backend": backend})
         if not question.strip():

@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -152,3 +153,56 @@ def test_local_model_stops_when_the_stream_is_abandoned(real_config):
         _idle(url, within_s=30)
         r = httpx.post(url + "/api/ask", json={"question": "Who leads Microsoft AI?"}, timeout=300)
         assert r.status_code == 200 and r.json()["answer"]
+
+
+def _llama_slots(address: str) -> list[dict]:
+    return httpx.get(address.rstrip("/") + "/slots", timeout=10).json()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_local_model_abandoned_while_reading_its_prompt_frees_the_slot(real_config):
+    """A client that leaves before the first token (the model still processing the prompt's passages):
+    our slot and llama.cpp's are free within a few prompt batches (RAG_LLM_BATCH), not at the first token."""
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(real_config.replace(backend="local", rate_limit=""))
+    pipeline.warm_up("local")  # caches the fixed instructions; the passages are still to be read
+    llama = pipeline.generator("local").address  # type: ignore[attr-defined]
+    before = max(s.get("id_task", -1) for s in _llama_slots(llama))
+    # Unique text in the question: llama.cpp cannot have any of it cached (an earlier test may have asked
+    # about the same passages), so several batches of prompt are left to read after it.
+    question = QUESTION + "".join(f" Ref {uuid.uuid4().hex}." for _ in range(10))
+    with ServerThread(build_server(pipeline, env={})) as url:
+        host, port = url.removeprefix("http://").split(":")
+        body = json.dumps({"question": question}).encode()
+        # A raw socket: leaving an httpx stream's line iterator early already closes the connection.
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(
+                b"POST /api/ask/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            first: int | None = None  # tokens in llama.cpp's slot when our task was first seen
+            ours: list[dict] = []
+            end = time.monotonic() + 180
+            while time.monotonic() < end:  # until one batch of our prompt has been processed
+                slots = _llama_slots(llama)
+                ours = [s for s in slots if s.get("id_task", -1) > before and s["is_processing"]]
+                if ours and first is None:
+                    first = ours[0]["n_prompt_tokens"]
+                elif ours and ours[0]["n_prompt_tokens"] > first:
+                    break
+                time.sleep(0.1)
+            assert ours and ours[0]["next_token"][0]["n_decoded"] == 0, "no prompt batch seen before a token"
+        closed = time.monotonic()
+        _idle(url, within_s=30)  # generous: a loaded 2-core machine; one batch takes ~1 s when idle
+        slots = _llama_slots(llama)
+        while any(s["is_processing"] for s in slots):  # llama.cpp finishes the batch in flight
+            assert time.monotonic() - closed < 30, slots
+            time.sleep(0.05)
+            slots = _llama_slots(llama)
+        freed_s = time.monotonic() - closed
+    latest = max(slots, key=lambda s: s.get("id_task", -1))
+    assert latest["next_token"][0]["n_decoded"] == 0  # stopped inside the prompt: no token was generated
+    print(f"slot free {freed_s:.2f} s after the client left, during the prompt")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -122,3 +127,94 @@ def test_pipeline_over_seeds_with_the_openai_backend(real_config, llama_server_u
     answer = build_pipeline(config).ask("How much did Microsoft put into Inflection?")
     assert not answer.refused and "650" in answer.text
     assert answer.citations[0].source.startswith("000_")
+
+
+# --- one total deadline per generation, against a real server on loopback that answers too slowly -------
+
+EVENT = b'data: {"choices": [{"delta": {"content": "word "}}]}\n\n'
+
+
+class _SlowServer(socketserver.ThreadingTCPServer):
+    """An OpenAI-compatible endpoint on 127.0.0.1 that trickles. `mode`: `headers` (the status line, a byte
+    every 0.2 s), `body` (headers, then a byte of one endless line every 0.2 s), `events` (a whole event
+    every 0.2 s, for ever), `silent` (headers, then nothing)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, mode: str) -> None:
+        self.mode, self.stop = mode, threading.Event()
+        super().__init__(("127.0.0.1", 0), _SlowHandler)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        self.stop.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _SlowHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: _SlowServer = self.server  # type: ignore[assignment]
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self.request.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(
+            b"content-length")))
+        while len(body) < length:
+            body += self.request.recv(65536)
+        headers = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        if server.mode == "headers":
+            self._trickle(server, (headers[i : i + 1] for i in range(len(headers))))
+            return
+        self.request.sendall(headers)
+        if server.mode == "body":
+            self._trickle(server, (b"1\r\nx\r\n" for _ in iter(int, 1)))
+        elif server.mode == "events":
+            self._trickle(server, (b"%x\r\n%s\r\n" % (len(EVENT), EVENT) for _ in iter(int, 1)))
+        else:
+            server.stop.wait(30)
+
+    def _trickle(self, server: _SlowServer, pieces: Iterator[bytes]) -> None:
+        for piece in pieces:
+            if server.stop.wait(0.2):
+                return
+            try:
+                self.request.sendall(piece)
+            except OSError:  # the client hung up: what the deadline is for
+                return
+
+
+def _slow_generator(url: str, total_s: float) -> OpenAIGenerator:
+    return OpenAIGenerator(Config.from_env({}, llm_base_url=url, llm_model="m", llm_timeout=str(total_s)))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["headers", "body", "events"])
+def test_a_trickling_server_is_cut_off_at_the_total_deadline(mode):
+    """Each read is quick, so a per-read timeout never fires; the total deadline (1.5 s) still ends it."""
+    with _SlowServer(mode) as url:
+        gen = _slow_generator(url, 1.5)
+        pieces: list[str] = []
+        start = time.monotonic()
+        with pytest.raises(BackendError, match=r"within 1\.5 s .*raise RAG_LLM_TIMEOUT"):
+            for piece in gen.stream(REQUEST):
+                pieces.append(piece)
+        took = time.monotonic() - start
+    assert 1.4 <= took < 6.0  # generous upper bound for a loaded machine; without the deadline: for ever
+    assert ("word " in pieces) == (mode == "events")  # what came in time was streamed
+
+
+@pytest.mark.integration
+def test_a_cancel_ends_a_silent_request_at_once_and_quietly():
+    with _SlowServer("silent") as url:
+        cancelled = threading.Event()
+        request = dataclasses.replace(REQUEST, cancelled=cancelled)
+        threading.Timer(0.3, cancelled.set).start()
+        start = time.monotonic()
+        assert list(_slow_generator(url, 60).stream(request)) == []
+        assert time.monotonic() - start < 5.0  # not the 60 s deadline

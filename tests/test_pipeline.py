@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from test_answer_fakes import FakeRetriever, ScriptedGenerator, ScriptedJudge, make_hit
 
@@ -220,3 +222,26 @@ def test_warm_up_primes_a_local_model_with_the_fixed_part_of_every_prompt(fake_b
     list(asked)
     real = gen.requests[-1].messages
     assert primed[0][:-1] == tuple(real[:-1])  # the same cached prefix: system prompt and worked examples
+
+
+def test_cancel_before_the_first_token_reaches_the_backend_and_skips_verification(
+    fake_backend, scripted_judge
+):
+    """A backend still reading its prompt sees the caller's cancel flag; nothing is verified afterwards."""
+    gen = fake_backend("Microsoft invested $1.5 billion in G42 [1].")
+    cancelled = threading.Event()
+    seen: list[bool] = []
+
+    def prefill_then_answer(request):  # like the local model: no token until the prompt is read
+        gen.requests.append(request)
+        seen.append(request.cancelled.wait(5))
+        if not request.is_cancelled():
+            yield "too late "
+
+    gen.stream = prefill_then_answer
+    events = pipeline().stream("How much did Microsoft put into G42?", cancelled=cancelled)
+    assert isinstance(next(events), Sources)
+    threading.Timer(0.05, cancelled.set).start()
+    assert list(events) == []  # no Token, no Final: nobody is waiting for them
+    assert seen == [True] and gen.requests[0].cancelled is cancelled
+    assert scripted_judge.calls == []

@@ -187,7 +187,9 @@ def build_router(pipeline: PipelineLike, gate: GenerationGate | None = None) -> 
         backend = check_backend(req.backend)
         ticket = gate.ticket(backend)
         return Run(
-            lambda: pipeline.stream(req.question, history=turns, k=req.k, backend=backend),
+            lambda cancelled: pipeline.stream(
+                req.question, history=turns, k=req.k, backend=backend, cancelled=cancelled
+            ),
             gate,
             ticket,
             timeout_s,

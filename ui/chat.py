@@ -9,6 +9,7 @@ Errors never escape: a `RagError` becomes its own message, anything else a gener
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,7 +37,12 @@ class PipelineLike(Protocol):
     config: Any
 
     def stream(
-        self, question: str, history: Sequence[Turn] = (), k: int | None = None, backend: str | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        backend: str | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Iterator[Event]: ...
 
     def search(self, query: str, k: int | None = None) -> list[Hit]: ...

@@ -4,8 +4,9 @@ its events, and whoever ends first (the answer, the total deadline, the client l
 Why a thread per answer and not Starlette's thread pool: a blocked `next()` (a queued request, a slow
 model) would otherwise pin one of the pool's 40 threads that every sync route shares; here the number
 of threads is bounded by the gate's admission (slots + waiting line per lane).
-Cancelling sets a flag the gate and the worker look at; the worker then closes the pipeline's stream,
-which stops the model at its next token and releases the slot.
+Cancelling sets a flag the gate, the worker and the backend look at: the backend stops (a local model
+within one prompt batch or token, an HTTP backend at once), the worker closes the pipeline's stream and
+releases the slot.
 Not covered: what the events mean (ui.api) and admission (ui.gate).
 """
 
@@ -40,12 +41,15 @@ async def wait_for_disconnect(receive: Receive) -> None:
 class Run:
     """One answer in a worker thread. `async for ev in run.events(): ...`; `run.cancel()` from anywhere.
 
-    Example: run = Run(lambda: pipeline.stream(q), gate, ticket, timeout_s=120); await run.first_final()
+    `make_events(cancelled)` starts the pipeline's stream with the run's cancel flag, which is set when
+    the client leaves or the deadline passes, so the backend stops even while it has no event to yield.
+
+    Example: run = Run(lambda c: pipeline.stream(q, cancelled=c), gate, ticket, timeout_s=120)
     """
 
     def __init__(
         self,
-        make_events: Callable[[], Iterator[Any]],
+        make_events: Callable[[threading.Event], Iterator[Any]],
         gate: GenerationGate,
         ticket: Ticket,
         timeout_s: float,
@@ -73,7 +77,7 @@ class Run:
         try:
             stream: Generator[Any, None, None] = gated_stream(
                 self._gate,
-                self._make_events(),
+                self._make_events(self.cancelled),
                 ticket=self._ticket,
                 deadline=self.deadline,
                 cancelled=self.cancelled,

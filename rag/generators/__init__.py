@@ -8,6 +8,7 @@ verification (rag/verifier.py).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 class GenerationRequest:
     """Everything a backend may use: chat `messages` for LLMs, `question` + `passages` for extractive ones.
 
-    `passages[i]` is the passage shown to the model as `[i + 1]`.
+    `passages[i]` is the passage shown to the model as `[i + 1]`. `cancelled` is set by the caller when
+    nobody waits for the answer any more (a client that left, a deadline that passed): a backend stops as
+    soon as it can, even before its first token, and ends its stream quietly.
     """
 
     messages: tuple[dict[str, str], ...]
@@ -34,6 +37,10 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     # Optional helpers the pipeline passes along (e.g. the retriever's embedder for extractive scoring).
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+    cancelled: threading.Event | None = field(default=None, compare=False)
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled is not None and self.cancelled.is_set()
 
 
 @runtime_checkable

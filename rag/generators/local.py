@@ -4,6 +4,10 @@ Why xllamacpp and not llama-cpp-python: it installs as a prebuilt wheel in secon
 llama-cpp-python compiles for ~7 minutes on every fresh machine and CI run. One model instance is kept per
 process (keyed by file and settings) and generations are serialised by a lock; llama.cpp reuses the cached
 prompt prefix automatically, which is why the prompt puts the fixed instructions first.
+Cancelling: the binding only lets us stop from its per-chunk callback, so a stream asks llama.cpp for
+prompt-progress chunks (`return_progress`), which arrive after every batch of the prompt; the callback then
+sees a cancel during a long prompt too, not only at the first token. The batch size (RAG_LLM_BATCH) bounds
+how long that takes.
 Not covered: prompt wording (rag/prompt.py) and which file to load (model_files.py).
 """
 
@@ -28,6 +32,7 @@ class _Key:
     path: str
     n_ctx: int
     threads: int
+    batch: int
 
 
 class _Loaded:
@@ -63,12 +68,13 @@ def _threads(config: Config) -> int:
 def model_for(config: Config, llm_model: str | None = None) -> _Loaded:
     """The loaded model for `llm_model` (default: config.llm_model), assembling and loading it if needed."""
     path = resolve_model_path(config.llm_model if llm_model is None else llm_model, config.cache_dir)
-    return load_model(path, config.llm_ctx, _threads(config))
+    return load_model(path, config.llm_ctx, _threads(config), config.llm_batch)
 
 
-def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
-    """Load (or reuse) the model at `path`; ModelMissingError when llama.cpp cannot read it."""
-    key = _Key(str(path), n_ctx, threads)
+def load_model(path: Path, n_ctx: int, threads: int, batch: int) -> _Loaded:
+    """Load (or reuse) the model at `path`, prompts processed `batch` tokens at a time; ModelMissingError
+    when llama.cpp cannot read it."""
+    key = _Key(str(path), n_ctx, threads, batch)
     with _models_lock:
         if key in _models:
             return _models[key]
@@ -80,6 +86,9 @@ def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
         params.model.path = str(path)
         params.n_ctx = n_ctx
         params.n_predict = 512
+        # llama.cpp looks at cancellations only between batches: a smaller batch lets a prompt be abandoned
+        # sooner, at some cost in prompt speed (RAG_LLM_BATCH, measured by scripts/bench_batch.py).
+        params.n_batch = params.n_ubatch = max(1, batch)
         # Two slots: one keeps the answer prompt's cached prefix, the other the judge's (rag/judge.py), so
         # neither evicts the other's system prompt between questions.
         params.n_parallel = 2
@@ -102,7 +111,10 @@ def load_model(path: Path, n_ctx: int, threads: int) -> _Loaded:
 
 def is_loaded(config: Config) -> bool:
     """Whether a model for this config is already in memory (cheap; never loads)."""
-    return any(k.n_ctx == config.llm_ctx and k.threads == _threads(config) for k in _models)
+    return any(
+        k.n_ctx == config.llm_ctx and k.threads == _threads(config) and k.batch == config.llm_batch
+        for k in _models
+    )
 
 
 class LocalGenerator:
@@ -125,8 +137,8 @@ class LocalGenerator:
 
     def prime(self, messages: Sequence[dict[str, str]]) -> None:
         """Run `messages` for one token so llama.cpp caches their prefix (the fixed instructions and worked
-        examples, ~750 tokens): without it the first question after start-up pays ~15 s of prompt processing
-        that cannot be interrupted, and a client that leaves then holds the slot that long."""
+        examples, ~750 tokens): without it the first question after start-up pays ~15 s more of prompt
+        processing before its first token."""
         request = GenerationRequest(messages=tuple(messages), question="", passages=(), max_tokens=1)
         for _ in self.stream(request):
             pass
@@ -148,22 +160,24 @@ class LocalGenerator:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "repeat_penalty": 1.1,
+            "return_progress": True,  # a callback per prompt batch, so a cancel is seen before the 1st token
         }
         if request.stop:
             body["stop"] = list(request.stop)
         pieces: queue.Queue[object] = queue.Queue()
-        cancelled = threading.Event()
+        closed = threading.Event()  # our consumer stopped reading
 
         def on_chunk(chunk: Any) -> bool:
             if isinstance(chunk, dict):
                 if "error" in chunk:
                     pieces.put(BackendError(f"The local model failed: {chunk['error']}"))
                     return True
-                for choice in chunk.get("choices") or ():
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        pieces.put(text)
-            return cancelled.is_set()  # returning True stops generation
+                if "prompt_progress" not in chunk:  # progress chunks carry no answer text
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            pieces.put(text)
+            return closed.is_set() or request.is_cancelled()  # returning True stops generation
 
         def work() -> None:
             try:
@@ -177,12 +191,16 @@ class LocalGenerator:
         worker = threading.Thread(target=work, name="rag-local-llm", daemon=True)
         worker.start()
         try:
+            # No timeout on purpose: after a cancel this waits for llama.cpp's next callback (the end of the
+            # batch or token in flight), so a generation slot is held as long as the model would not notice.
             while True:
                 item = pieces.get()
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                if request.is_cancelled():
+                    continue  # nobody reads the answer any more; drain until llama.cpp has stopped
                 yield str(item)
         finally:
-            cancelled.set()  # the consumer stopped early: stop the model at the next token
+            closed.set()  # the consumer stopped early: stop the model at the next token
