@@ -70,7 +70,8 @@ class FakePipeline:
         backend: str | None = None,
         cancelled: threading.Event | None = None,
     ) -> Iterator[Event]:
-        self.calls.append({"question": question, "history": list(history), "k": k, "backend": backend})
+        self.calls.append({"question": question, "history": list(history), "k": k, "backend": backend,
+                           "cancelled": cancelled})
         if not question.strip():
             raise QueryError("The question is empty.")
         hits = HITS[: k or len(HITS)]

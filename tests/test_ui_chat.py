@@ -184,6 +184,21 @@ def test_stop_closes_the_pipeline_stream_at_the_next_step():
             conv.stop("<span>Stopped.</span>")
     assert ex.status == "stopped" and ex.html == "<span>Stopped.</span>" and ex.record is None
     assert fake.active == 0  # the pipeline stream was closed (its finally ran)
+    # ...and the model was told at once, through the flag it checks between prompt batches
+    assert fake.calls[0]["cancelled"] is ex.cancelled and ex.cancelled.is_set()
+
+
+def test_clear_cancels_the_running_answer_and_the_flag_is_not_stored():
+    from ui.conversation import Conversation
+
+    conv, h = Conversation(), ChatHandler(FakePipeline())
+    conv.add("How much?")
+    _answer_all(conv, h)
+    assert "cancelled" not in conv.dump()["exchanges"][0]
+    ex = conv.add("And then?")
+    conv.take_next()
+    conv.clear()
+    assert ex.cancelled.is_set()
 
 
 def test_conversation_round_trips_through_storage_and_distrusts_it():

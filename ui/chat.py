@@ -242,7 +242,8 @@ class ChatHandler:
         try:
             self.check(ex.question)
             events = gated_stream(
-                self.gate, self.pipeline.stream(ex.question, history=turns, backend=backend)
+                self.gate,
+                self.pipeline.stream(ex.question, history=turns, backend=backend, cancelled=ex.cancelled),
             )
             hits: tuple[Hit, ...] = ()
             draft = ""

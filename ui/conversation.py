@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rag.records import Turn
@@ -37,6 +37,14 @@ class Exchange:
     panel: str = ""  # this answer's sources panel
     record: dict[str, Any] | None = None  # final answer + citations, for votes and export
     vote: str = ""
+    # Set by Stop and Clear. The worker passes it down to the model, which sees it between prompt batches:
+    # waiting for the worker's next step would hold the model until its first token (many seconds).
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+
+def _stored(ex: Exchange) -> dict[str, Any]:
+    """The fields the browser keeps (not the cancel flag, which lives only while the answer runs)."""
+    return {f.name: getattr(ex, f.name) for f in fields(ex) if f.name != "cancelled"}
 
 
 class Conversation:
@@ -98,6 +106,7 @@ class Conversation:
             if ex is not None:
                 ex.status = STOPPED
                 ex.html = note_html
+                ex.cancelled.set()
             return ex
 
     def clear(self) -> None:
@@ -106,6 +115,7 @@ class Conversation:
             for e in self.exchanges:
                 if e.status in (QUEUED, RUNNING):
                     e.status = STOPPED
+                    e.cancelled.set()
             self.exchanges = []
             self.title = ""
 
@@ -141,7 +151,7 @@ class Conversation:
     def dump(self) -> dict[str, Any]:
         """A JSON-able copy for the browser's storage; unfinished answers are kept as questions only."""
         with self.lock:
-            items = [asdict(e) for e in self.exchanges if e.status in (DONE, STOPPED, ERROR)]
+            items = [_stored(e) for e in self.exchanges if e.status in (DONE, STOPPED, ERROR)]
             return {"id": self.id, "title": self.title, "exchanges": items}
 
     @classmethod
