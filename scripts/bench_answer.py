@@ -2,6 +2,8 @@
 
 Usage: python scripts/bench_answer.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b] [--per-corpus 6]
                                       [--suite eval/suite.json] [--index-root .rag-eval]
+A model may carry a llama.cpp batch size (`RAG_LLM_BATCH`) after an @, to compare batch sizes the same way:
+    --models qwen2.5-coder-1.5b@512,qwen2.5-coder-1.5b@64,qwen2.5-coder-1.5b@32
 
 Asks the first N questions of each corpus's *tuning* half (answerable and not) through the real pipeline
 with each model (the judge is the same model), after a warm-up that loads it and fills the prompt caches, and
@@ -48,11 +50,13 @@ def main() -> int:
         for item in load_dataset(ROOT / corpus.datasets["tune"])[: args.per_corpus]:
             questions.append((config, item))
     rows = {}
-    for model in args.models.split(","):
+    for variant in args.models.split(","):
+        model, _, batch = variant.partition("@")
         timings: dict[str, list[float]] = {"sources": [], "first_token": [], "verified": []}
         answered = 0
         for i, (config, item) in enumerate(questions):
-            pipeline = build_pipeline(config.replace(llm_model=model))
+            size = int(batch or config.llm_batch)
+            pipeline = build_pipeline(config.replace(llm_model=model, llm_batch=size))
             if i == 0:
                 pipeline.warm_up()
                 pipeline.ask("What is this about?")  # fills the answer and judge prompt caches
@@ -69,15 +73,15 @@ def main() -> int:
                     timings["first_token"].append(first if first is not None else now)
                     timings["verified"].append(now)
                     answered += not event.answer.refused
-        rows[model] = {k: (statistics.median(v), _pct(v, 90)) for k, v in timings.items()}
-        print(f"{model}: {len(questions)} questions, {answered} answered")
+        rows[variant] = {k: (statistics.median(v), _pct(v, 90)) for k, v in timings.items()}
+        print(f"{variant}: {len(questions)} questions, {answered} answered")
     first_model = next(iter(rows))
-    print(f"\n{'model':<22} {'sources p50/p90 ms':>20} {'first token p50/p90 ms':>24} "
+    print(f"\n{'model':<26} {'sources p50/p90 ms':>20} {'first token p50/p90 ms':>24} "
           f"{'verified p50/p90 ms':>22} {'ratio first/verified':>22}")
     for model, r in rows.items():
         ratio = (r["first_token"][0] / rows[first_model]["first_token"][0],
                  r["verified"][0] / rows[first_model]["verified"][0])
-        print(f"{model:<22} {r['sources'][0]:>9.0f} / {r['sources'][1]:<8.0f} {r['first_token'][0]:>11.0f} / "
+        print(f"{model:<26} {r['sources'][0]:>9.0f} / {r['sources'][1]:<8.0f} {r['first_token'][0]:>11.0f} / "
               f"{r['first_token'][1]:<10.0f} {r['verified'][0]:>10.0f} / {r['verified'][1]:<9.0f} "
               f"{ratio[0]:>10.2f} / {ratio[1]:.2f}")
     return 0
