@@ -40,9 +40,10 @@ class Config:
     llm_threads: int = 0  # 0 = all cores
     llm_ctx: int = 4096
     # local: prompt tokens per llama.cpp batch (the judge's prompts too). llama.cpp sees a cancel only between
-    # batches: 32 tokens take ~0.8 s at 40 tokens/s on 2 cores, where its default (2048) is the whole prompt.
-    # The prompt speed this costs is measured by scripts/bench_batch.py (docs/security.md).
-    llm_batch: int = 32
+    # batches, and its default (2048) is the whole prompt. 64 tokens take ~1.6 s on 2 cores; measured side by
+    # side on an idle machine (scripts/bench_answer.py, 15 questions), first token p50 was 1.08x the 512-token
+    # batch's at 64 and 1.24x at 32, so 64 is the default: a cancel waits at most one batch.
+    llm_batch: int = 64
     max_tokens: int = 256
     temperature: float = 0.0
     llm_timeout: float = 120.0  # openai backend: total seconds per generation (connect + first token + all)
