@@ -41,6 +41,13 @@ def _idle(url: str, fake: FakePipeline | None = None, within_s: float = 15.0) ->
         time.sleep(0.05)
 
 
+def _post(sock: socket.socket, path: str, body: bytes) -> None:
+    """A JSON POST written by hand, so the test decides when the connection closes."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    sock.sendall(head.encode() + body)
+
+
 def _abandon_stream(url: str, body: dict, until: str) -> str:
     """Open a stream, read until the first `until` event (or `sources` when queued), then hang up."""
     with httpx.stream("POST", url + "/api/ask/stream", json=body, timeout=30) as r:
@@ -84,11 +91,7 @@ def test_abandoned_plain_ask_is_cancelled():
         host, port = url.removeprefix("http://").split(":")
         body = json.dumps({"question": QUESTION}).encode()
         with socket.create_connection((host, int(port))) as s:
-            s.sendall(
-                b"POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            _post(s, "/api/ask", body)
             end = time.monotonic() + 15
             while fake.active == 0 and time.monotonic() < end:  # the answer is being written
                 time.sleep(0.02)
@@ -178,11 +181,7 @@ def test_local_model_abandoned_while_reading_its_prompt_frees_the_slot(real_conf
         body = json.dumps({"question": question}).encode()
         # A raw socket: leaving an httpx stream's line iterator early already closes the connection.
         with socket.create_connection((host, int(port))) as client:
-            client.sendall(
-                b"POST /api/ask/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            _post(client, "/api/ask/stream", body)
             first: int | None = None  # tokens in llama.cpp's slot when our task was first seen
             ours: list[dict] = []
             end = time.monotonic() + 180

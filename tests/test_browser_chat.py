@@ -177,8 +177,11 @@ def test_embed_test_page(browser, server, static_site):
     assert "650" in frame.locator("#rag-chat .bot-row").last.inner_text()
     assert frame.locator("#rag-sources .rag-cited mark").first.is_visible()
     assert frame.locator("#rag-header").count() == 0  # the embed view has no page chrome
-    time.sleep(1.5)  # the embed view reports its height at most once a second
-    after = page.locator("rag-chat iframe").bounding_box()["height"]
+    # The embed view reports its height at most once a second, later still on a loaded CI machine: poll.
+    after, deadline = before, time.monotonic() + 20
+    while after <= before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = page.locator("rag-chat iframe").bounding_box()["height"]
     assert after > before, (before, after)  # auto-sized to the content
     page.screenshot(path=str(ARTIFACTS / "browser-embed-desktop.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
