@@ -96,7 +96,7 @@ class FakePipeline:
                 if "boom" in question:
                     raise RuntimeError("secret internal detail")
                 if self.token_delay:
-                    time.sleep(self.token_delay)
+                    time.sleep(self.token_delay * (10 if "slowly" in question else 1))
                 yield Token(piece)
             answer = Answer(
                 question=question,

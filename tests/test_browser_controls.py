@@ -115,6 +115,23 @@ def test_clear_while_streaming_cancels_and_stays_cleared(page, served):
     assert fake.active == 0
 
 
+def test_closing_the_tab_mid_answer_cancels_it(browser, served):
+    url, fake, _ = served
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(url + "/")
+    pg.locator("#rag-input textarea").wait_for(timeout=30_000)
+    send(pg, "How much, answered slowly?")
+    pg.locator("#rag-chat .rag-draft").first.wait_for(timeout=10_000)  # streaming: ~16 s left
+    call = next(c for c in reversed(fake.calls) if c["question"] == "How much, answered slowly?")
+    ctx.close()  # no Stop: the tab is simply gone
+    deadline = time.time() + 8
+    while not call["cancelled"].is_set() and time.time() < deadline:
+        time.sleep(0.1)
+    assert call["cancelled"].is_set(), "the answer went on after its tab was closed"
+    print(f"cancelled {8 - (deadline - time.time()):.1f} s after the tab closed")
+
+
 def test_old_citation_shows_its_own_passage_copy_and_vote(page, served):
     _, _, fb = served
     send(page, "How much did Microsoft invest?")
