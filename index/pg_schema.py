@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATION_LOCK = 0x5241_4701  # pg_advisory lock key for migrations ("RAG" + 1)
 WRITE_LOCK = 0x5241_4702  # one `rag index` at a time per database
 
@@ -55,6 +55,13 @@ MIGRATIONS: dict[int, list[str]] = {
             id bigserial PRIMARY KEY,
             ts timestamptz NOT NULL DEFAULT now(),
             record jsonb NOT NULL)""",
+    ],
+    2: [
+        # per-client rate limits shared by every replica (ui/limits.py): one row per client and limit
+        """CREATE TABLE rag_counters (
+            key text PRIMARY KEY,
+            count bigint NOT NULL,
+            expires_at timestamptz NOT NULL)""",
     ],
 }
 

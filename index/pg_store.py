@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK_COLUMNS = "id, doc_id, source, title, text, start_at, end_at"
 _HNSW = "rag_chunks_hnsw"
+COUNTER_SWEEP = 0.002  # share of counter hits that also delete ended windows (rate limits, ui/limits.py)
 # ts_rank by default: on the 66 answerable seed questions it put an answer-bearing passage first for 71%
 # (ts_rank_cd, cover density as R2R uses: 58%; FAISS + bm25s: 73%), and it skips the proximity pass, ~3x
 # faster when many rows match. Measured on the seeds only (docs/scaling.md); ts_rank_cd stays selectable.
@@ -256,6 +258,40 @@ class PgStore:
     def feedback(self) -> list[dict[str, Any]]:
         with self._pool.connection() as conn:
             return [dict(r[0]) for r in conn.execute("SELECT record FROM rag_feedback ORDER BY id")]
+
+    def count_hit(self, key: str, window_s: float, amount: int = 1) -> tuple[int, float]:
+        """Add `amount` to the fixed-window counter `key`, in a new window when the last one has ended;
+        returns (count, window end in epoch seconds). One statement, so replicas hitting the same key at
+        once are serialised by the row lock and none of their hits is lost. See ui/limits.py."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                """INSERT INTO rag_counters AS c (key, count, expires_at)
+                   VALUES (%(key)s, %(n)s, now() + make_interval(secs => %(w)s))
+                   ON CONFLICT (key) DO UPDATE SET
+                     count = CASE WHEN c.expires_at <= now() THEN excluded.count
+                                  ELSE c.count + excluded.count END,
+                     expires_at = CASE WHEN c.expires_at <= now() THEN excluded.expires_at
+                                       ELSE c.expires_at END
+                   RETURNING count, extract(epoch FROM expires_at)""",
+                {"key": key, "n": amount, "w": window_s},
+            ).fetchone()
+            if random.random() < COUNTER_SWEEP:  # ended windows are dead rows: sweep now and then
+                conn.execute("DELETE FROM rag_counters WHERE expires_at < now() - interval '1 minute'")
+        assert row is not None
+        return int(row[0]), float(row[1])
+
+    def count_get(self, key: str) -> tuple[int, float]:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count, extract(epoch FROM expires_at) FROM rag_counters "
+                "WHERE key = %s AND expires_at > now()", (key,)).fetchone()
+        return (int(row[0]), float(row[1])) if row else (0, time.time())
+
+    def count_clear(self, key: str | None = None) -> int:
+        with self._pool.connection() as conn:
+            cur = (conn.execute("DELETE FROM rag_counters") if key is None
+                   else conn.execute("DELETE FROM rag_counters WHERE key = %s", (key,)))
+            return cur.rowcount
 
     # --- writing
 

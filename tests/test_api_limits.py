@@ -196,3 +196,50 @@ def test_rate_limit_can_be_switched_off_from_the_environment():
     assert all(RateLimit(cfg.rate_limit).hit("c") == 0 for _ in range(100))
     with pytest.raises(ConfigError, match="not valid"):
         RateLimit("lots")
+
+
+class DictCounters:
+    """SharedCounters in a dict (the contract PgStore keeps in the database), with a settable clock."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, float]] = {}
+        self.now = 1000.0
+        self.down = False
+
+    def count_hit(self, key, window_s, amount=1):
+        if self.down:
+            raise ConnectionError("database down")
+        count, end = self.rows.get(key, (0, 0.0))
+        self.rows[key] = (amount, self.now + window_s) if end <= self.now else (count + amount, end)
+        return self.rows[key]
+
+    def count_get(self, key):
+        if self.down:
+            raise ConnectionError("database down")
+        count, end = self.rows.get(key, (0, 0.0))
+        return (count, end) if end > self.now else (0, self.now)
+
+    def count_clear(self, key=None):
+        n = len(self.rows) if key is None else int(key in self.rows)
+        self.rows = {} if key is None else {k: v for k, v in self.rows.items() if k != key}
+        return n
+
+
+def test_replicas_sharing_counters_share_one_budget():
+    from ui.limits import RateLimit
+
+    counters = DictCounters()
+    a, b = RateLimit("3/minute", counters), RateLimit("3/minute", counters)
+    assert [a.hit("10.0.0.1"), b.hit("10.0.0.1"), a.hit("10.0.0.1")] == [0, 0, 0]
+    assert b.hit("10.0.0.1") > 0 and a.retry_after("10.0.0.1") > 0  # the 4th, from either replica
+    assert a.hit("10.0.0.2") == 0  # per client
+
+
+def test_shared_limits_let_requests_through_when_the_counters_fail(caplog):
+    from ui.limits import RateLimit
+
+    counters = DictCounters()
+    limit = RateLimit("1/minute", counters)
+    counters.down = True
+    assert [limit.hit("c") for _ in range(5)] == [0] * 5
+    assert sum("rate limit not applied" in r.message for r in caplog.records) == 1  # one line, not five

@@ -4,6 +4,7 @@ the CLI and langchain over it, feedback from replicas. Real PostgreSQL + pgvecto
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,7 +55,8 @@ def test_schema_is_versioned_and_migration_is_idempotent(pg_url: str) -> None:
     PgStore.connect(pg_url, must_exist=False).close()
     PgStore.connect(pg_url, must_exist=False).close()
     with psycopg.connect(pg_url) as conn:
-        assert [r[0] for r in conn.execute("SELECT version FROM rag_schema")] == [SCHEMA_VERSION]
+        versions = [r[0] for r in conn.execute("SELECT version FROM rag_schema ORDER BY version")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
         conn.execute("INSERT INTO rag_schema (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match="Upgrade rag-chat"):
         PgStore.connect(pg_url, must_exist=False)
@@ -153,3 +155,25 @@ def test_documents_and_chunks_views(pg_url: str, seeds_dir: Path) -> None:
     chunks = list(store.chunks)  # pages through the table
     assert len(chunks) == report.chunks and len({c.id for c in chunks}) == report.chunks
     store.close()
+
+
+def test_rate_limits_are_shared_by_replicas_through_the_database(pg_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ui.limits import RateLimit
+
+    one, two = PgStore.connect(pg_url, must_exist=False), PgStore.connect(pg_url, must_exist=False)
+    try:
+        with ThreadPoolExecutor(8) as pool:  # concurrent hits from two pools: none lost
+            list(pool.map(lambda i: (one if i % 2 else two).count_hit("burst", 60), range(40)))
+        assert one.count_get("burst")[0] == 40 == two.count_get("burst")[0]
+        a, b = RateLimit("3/minute", one), RateLimit("3/minute", two)  # two server processes
+        assert [a.hit("10.0.0.1"), b.hit("10.0.0.1"), a.hit("10.0.0.1")] == [0, 0, 0]
+        assert 0 < b.hit("10.0.0.1") <= 60 and a.hit("10.0.0.2") == 0
+        count, end = one.count_hit("short", 0.2)
+        time.sleep(0.5)  # the window ended: a new one starts at 1, the old count does not linger
+        assert count == 1 and one.count_get("short")[0] == 0 and one.count_hit("short", 0.2)[0] == 1
+        assert one.count_clear() >= 3 and two.count_get("burst")[0] == 0
+    finally:
+        one.close()
+        two.close()

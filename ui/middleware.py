@@ -15,12 +15,14 @@ import base64
 import binascii
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from ui.limits import RateLimit
+import anyio
+
+from ui.limits import RateLimit, SharedCounters
 
 COOKIE = "rag_token"
 OPEN_PATHS = ("/api/health", "/embed.js", "/ui-static/")
@@ -66,11 +68,12 @@ class Guard:
         max_upload: int = 10_000_000,
         rate_limit: str = "",
         auth_rate_limit: str = "",
+        counters: SharedCounters | None = None,
     ) -> None:
         self.app, self.token, self.basic, self.csp = app, token, basic, csp
         self.max_body, self.max_upload = max_body, max_upload
-        self.requests = RateLimit(rate_limit)
-        self.failures = RateLimit(auth_rate_limit)
+        self.requests = RateLimit(rate_limit, counters)
+        self.failures = RateLimit(auth_rate_limit, counters)
 
     def _authorized(self, headers: Mapping[str, str], query: dict[str, list[str]]) -> tuple[bool, bool]:
         """(allowed, came with ?token= so a cookie should be set)."""
@@ -108,15 +111,15 @@ class Guard:
         allowed, set_cookie = self._authorized(headers, query)
         scope.setdefault("state", {})["authorized"] = allowed
         if not allowed and not is_open:
-            wait = self.failures.retry_after(client)
+            wait = await _off_loop(self.failures.retry_after, client, self.failures.shared)
             if wait:
                 return await self._reject(
                     scope, send, 429, "TooManyAttempts", f"Too many failed sign-ins; retry in {wait} s.", wait
                 )
-            self.failures.hit(client)
+            await _off_loop(self.failures.hit, client, self.failures.shared)
             return await self._reject(scope, send, 401, "Unauthorized", self._how_to_auth())
         if path.startswith(RATE_LIMITED) and scope.get("method") == "POST":
-            wait = self.requests.hit(client)
+            wait = await _off_loop(self.requests.hit, client, self.requests.shared)
             if wait:
                 return await self._reject(
                     scope, send, 429, "TooManyRequests", f"Rate limit reached; retry in {wait} s.", wait
@@ -247,3 +250,9 @@ class Guard:
             headers.append((b"content-security-policy", self.csp.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _off_loop(check: Callable[[str], int], client: str, blocking: bool) -> int:
+    """`check(client)`, in a worker thread when it waits on the database (shared rate limits): a
+    round-trip must not stall every other request on the event loop."""
+    return await anyio.to_thread.run_sync(check, client) if blocking else check(client)

@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
@@ -32,6 +33,7 @@ from ui.app import EMBED_CSS, EMBED_HEAD, PAGE_CSS, PAGE_HEAD, build_app, page_t
 from ui.chat import PipelineLike
 from ui.docs_offline import offline_docs
 from ui.gate import GenerationGate
+from ui.limits import SharedCounters
 from ui.middleware import Guard
 
 STATIC = Path(__file__).parent / "static"
@@ -191,6 +193,7 @@ def build_server(
         max_upload=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
         rate_limit=str(getattr(cfg, "rate_limit", "")),
         auth_rate_limit=str(getattr(cfg, "auth_rate_limit", "")),
+        counters=shared_counters(cfg, pipeline),
     )
     app.state.embedding_note = embedding_note(origins)
     app.add_middleware(
@@ -202,3 +205,11 @@ def build_server(
         max_age=600,
     )
     return app
+
+
+def shared_counters(cfg: Any, pipeline: Any) -> SharedCounters | None:
+    """The store every replica shares, for rate limits (RAG_STORE=postgres), else None (per process)."""
+    store = getattr(getattr(pipeline, "retriever", None), "store", None)
+    if getattr(cfg, "store", "faiss") == "postgres" and callable(getattr(store, "count_hit", None)):
+        return store
+    return None
