@@ -1,5 +1,3 @@
-import sys
+from rag.cli import console
 
-from rag.cli import main
-
-sys.exit(main())
+console()

@@ -8,6 +8,7 @@ Each entry point is `register(subparsers)`; the parser it adds sets `func(args, 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ from importlib.metadata import entry_points
 
 from index.errors import RagError
 from rag.config import Config
+
+_ran: dict[str, str | None] = {}  # the subcommand `main` ran last (read by `console`)
 
 # Commands in `rag` itself, so `python -m rag` works even where the package metadata is missing.
 _BUILTIN = {"index": "rag.cmd_index:register", "ask": "rag.cmd_ask:register"}
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
+    _ran["command"] = args.command
     for name in ("question", "query"):  # free text: non-UTF-8 bytes become U+FFFD instead of a crash
         value = getattr(args, name, None)
         if isinstance(value, str):
@@ -91,5 +95,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Commands that only print: nothing of theirs is left to finish once their output is flushed.
+FAST_EXIT = frozenset({"ask", "search"})
+
+
+def console() -> None:
+    """The `rag` executable: `main`, then a fast exit for `rag ask` / `rag search` run in-process.
+
+    Once torch is loaded, the interpreter's normal exit tears down its thread pools and module state for
+    1.4-4 s (measured: `import sentence_transformers` then exit, 9.3-11.8 s against 7.9 s with `os._exit`).
+    The answer is already printed by then, so these commands flush their streams and leave at once.
+    Tests call `main()`, which never exits the process.
+    """
+    code = main()
+    if _ran.get("command") in FAST_EXIT and "torch" in sys.modules:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing left to say anyway
+                pass
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
