@@ -88,7 +88,7 @@ def plan(found: list[tuple[str, int]], n: int, budget: int) -> Plan | None:
 
 
 def search(conn: Any, tokens: list[str], k: int, budget: int) -> KeywordResult:
-    """Rank at most `budget` candidate rows for the keyword tokens of a query; the k best, best first."""
+    """Rank at most `budget` (+1) candidate rows for the keyword tokens of a query; the k best, best first."""
     found = conn.execute(
         "SELECT u.lexeme, l.df, m.chunks FROM unnest(to_tsvector('english', %s)) u "
         "JOIN rag_lexemes l ON l.lexeme = u.lexeme CROSS JOIN rag_manifest m",
@@ -103,11 +103,11 @@ def search(conn: Any, tokens: list[str], k: int, budget: int) -> KeywordResult:
         f"SELECT {_CHUNK_COLUMNS}, {score} AS score, count(*) OVER () FROM "
         f"(SELECT seq, {_CHUNK_COLUMNS}, tsv FROM rag_chunks WHERE tsv @@ %s::tsquery LIMIT %s) c "
         "ORDER BY score DESC, seq LIMIT %s",
-        (*params, chosen.candidates, budget, k),
+        (*params, chosen.candidates, budget + 1, k),  # one more than the budget: tells a cut from a fit
     ).fetchall()
     hits = [(Chunk(*r[:7]), float(r[7])) for r in rows if r[7] > 0]
     ranked = int(rows[0][8]) if rows else 0
-    complete = ranked < budget  # else LIMIT cut the candidates short, in no particular order
+    complete = ranked <= budget  # else LIMIT cut the candidates short, in no particular order
     kth = hits[-1][1] if len(hits) == k else 0.0
     exact = complete and (chosen.outside_bound == 0.0 or kth >= chosen.outside_bound)
     return KeywordResult(hits, ranked, exact, chosen.mode)
