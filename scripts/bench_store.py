@@ -215,19 +215,26 @@ def recall_at_10(found: list[list[str]], exact: list[list[str]]) -> float:
 
 
 def measure(
-    name: str, store: Any, qv: np.ndarray, kq: list[str], exact: list[list[str]] | None, dense: bool = True
+    name: str, store: Any, qv: np.ndarray, kq: list[str], exact: list[list[str]] | None, sides: str = "all"
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """Dense, keyword, fused latencies (one query at a time) and recall@10 against `exact`; prints one row.
 
-    `dense=False` times the keyword side only (a PostgreSQL table without its HNSW index).
+    `sides="keyword"` times the keyword side only (a PostgreSQL table without its HNSW index), "dense" the
+    dense side only (FAISS over the vectors alone).
     """
     from rag.retriever import HybridRetriever
 
     n = len(qv)
     found: list[list[str]] = []
-    if not dense:
+    if sides == "keyword":
         return found, _keyword_only(name, store, kq)
     dense_t = latencies(lambda i: found.append([c.id for c, _ in store.search_dense(qv[i], 30)]), n)
+    if sides == "dense":
+        print(
+            f"  {name:<22} dense {pct(dense_t, 50):7.2f}/{pct(dense_t, 90):7.2f}  "
+            f"(load {os.getloadavg()[0]:.1f})"
+        )
+        return found, {"store": name, "dense": (pct(dense_t, 50), pct(dense_t, 90))}
     evidence: list[Any] = []  # PostgreSQL: rows ranked and exactness per keyword query
     if hasattr(store, "keyword"):
         kw = latencies(lambda i: evidence.append(store.keyword(kq[i], 30)), n)
@@ -466,9 +473,13 @@ def section_search(
         opened: list[tuple[str, Any]] = []
         full = n <= full_upto
         for kind in ("flat", "hnsw"):
-            if (kind == "flat" and ("faiss" in stores or not build_only)) or (kind in stores and full):
+            if full and ((kind == "flat" and ("faiss" in stores or not build_only)) or kind in stores):
                 opened.append((f"faiss {kind}", _faiss_store(work, kind, n, changes)))
-        if admin and full:
+        if not full and not build_only:  # the FAISS store's in-memory build outgrows this machine
+            ids = [c.id for c in changes().chunks]
+            opened.append(("faiss flat (vectors only)", _Vectors(vecs, ids)))
+        pg_full = full or _pg_built(admin, n) if admin else False
+        if admin and pg_full:
             opened.append(("postgres", _pg_store(work, admin, n, changes, build_memory)))
         elif admin:
             opened.append(("postgres", _pg_keyword_store(work, admin, n, changes)))
@@ -483,20 +494,60 @@ def section_search(
                 st.close()
             continue
         for name, st in opened:
-            where = _faiss_footprint(st.path) if name.startswith("faiss") else _pg_footprint(st)
+            if name.startswith("faiss"):
+                where = (
+                    _faiss_footprint(st.path)
+                    if full
+                    else f"{st.index.ntotal * DIM * 4 / 1e6:.0f} MB of vectors"
+                )
+            else:
+                where = _pg_footprint(st)
             print(f"  {name}: {where}", flush=True)
-        exact, _ = measure("faiss flat", opened[0][1], qv, kq, None)
+        exact, _ = measure(opened[0][0], opened[0][1], qv, kq, None, sides="all" if full else "dense")
         for name, st in opened[1:]:
             if name != "postgres":
                 measure(name, st, qv, kq, exact)
                 continue
             for rank in rankings:
                 st.rank = rank
-                name = f"postgres {rank}" if full else f"postgres {rank} (no HNSW)"
-                measure(name, st, qv, kq, exact, dense=full)
+                label = f"postgres {rank}" if pg_full else f"postgres {rank} (no HNSW)"
+                measure(label, st, qv, kq, exact, sides="all" if pg_full else "keyword")
         for _, st in opened:
             st.close()
         gc.collect()
+
+
+class _Vectors:
+    """Exact inner product over the vectors alone (FAISS IndexFlatIP, no docstore, no BM25)."""
+
+    def __init__(self, vecs: np.ndarray, ids: list[str]) -> None:
+        import faiss
+
+        self.index = faiss.IndexFlatIP(vecs.shape[1])
+        self.index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+        self.ids = ids
+
+    def search_dense(self, q: np.ndarray, k: int) -> list[tuple[Any, float]]:
+        from types import SimpleNamespace
+
+        scores, rows = self.index.search(np.asarray(q, dtype=np.float32)[None, :], k)
+        return [(SimpleNamespace(id=self.ids[r]), float(d)) for d, r in zip(scores[0], rows[0], strict=True)]
+
+    def close(self) -> None:
+        self.index.reset()
+
+
+def _pg_built(admin: str, n: int) -> bool:
+    """True when database bench_<n> holds a complete build (with its HNSW index)."""
+    from index.pg_store import PgStore
+
+    try:
+        store = PgStore.connect(_db_url(admin, f"bench_{n}"))
+    except Exception:  # noqa: BLE001 - no such database
+        return False
+    info = store.info()
+    store.close()
+    return info is not None and info.chunks == n
 
 
 class _Replay:
