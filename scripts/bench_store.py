@@ -235,8 +235,8 @@ def measure(
             f"(load {os.getloadavg()[0]:.1f})"
         )
         return found, {"store": name, "dense": (pct(dense_t, 50), pct(dense_t, 90))}
-    evidence: list[Any] = []  # PostgreSQL: rows ranked and exactness per keyword query
-    if hasattr(store, "keyword"):
+    evidence: list[Any] = []  # PostgreSQL ts_rank_idf: rows ranked and exactness per keyword query
+    if getattr(store, "rank", "") == "ts_rank_idf":
         kw = latencies(lambda i: evidence.append(store.keyword(kq[i], 30)), n)
     else:
         kw = latencies(lambda i: store.search_keyword(kq[i], 30), n)
