@@ -464,6 +464,8 @@ def section_search(
 ) -> None:  # fmt: skip
     """Builds (when missing) and times the stores per size; above `full_upto` chunks only what fits in a
     session on a shared 2-core machine: FAISS flat, and PostgreSQL without its HNSW index (keyword side)."""
+    from index.pg_store import KEYWORD_BUDGET
+
     print(f"\n## search ({n_queries} queries, k=30 per side, fused top 5; query embedding separate)")
     if not build_only:
         p50, p90 = _query_embedding_ms()
@@ -513,8 +515,9 @@ def section_search(
             if name != "postgres":
                 measure(name, st, qv, kq, exact)
                 continue
-            for rank in rankings:
-                st.rank = rank
+            for rank in rankings:  # "ts_rank_idf@2000": that ranking with another row budget
+                st.rank, _, budget = rank.partition("@")
+                st.keyword_budget = int(budget) if budget else KEYWORD_BUDGET
                 label = f"postgres {rank}" if pg_full else f"postgres {rank} (no HNSW)"
                 measure(label, st, qv, kq, exact, sides="all" if pg_full else "keyword")
         for _, st in opened:
@@ -838,7 +841,10 @@ def main() -> int:
         "--budgets", type=int, nargs="*", default=[10, 3], help="quality: small ts_rank_idf budgets to try"
     )
     parser.add_argument(
-        "--rankings", nargs="+", default=["bm25"], help="search: PostgreSQL keyword rankings to time"
+        "--rankings",
+        nargs="+",
+        default=["ts_rank_idf"],
+        help="search: PostgreSQL keyword rankings to time; ts_rank_idf@2000 sets its row budget",
     )
     parser.add_argument(
         "--full-upto", type=int, default=100_000, help="search: above this size, FAISS flat + PG keyword only"
