@@ -1,14 +1,18 @@
 """Benchmark of the stores (FAISS folder, PostgreSQL + pgvector) side by side; prints, asserts nothing.
 
-Sections (`--sections`, default all but replicas):
+Sections (`--sections`, default startup, search, index):
   startup  save, then load (open + first keyword search) a FAISS index of N synthetic chunks; peak RSS
-  search   dense / keyword / fused latency p50/p90 and recall@10 of ANN against exact, per store and size
+  search   per size: build each store once in --work (reused later), open time and memory, then dense /
+           keyword / fusion / retrieval p50/p90, recall@10 against exact, and for PostgreSQL's ts_rank_idf
+           the rows ranked, the share of provably exact top 30s and the overlap with unbounded ranking
+  build    the builds of `search` only (run them apart from the measurements)
+  quality  answer-bearing passage first (keyword, fused) per ranking on the seeds, handbook, pydocs questions
   index    indexing throughput (chunks/s) of `build_index` on a real corpus against raw `model.encode`
   replicas `rag serve` (extractive) x1 vs x2 on one database under 16 loopback clients
-Synthetic chunks: texts drawn from the seeds' vocabulary (Zipf-like), vectors from 2,000 clusters in a
-48-d latent space projected to 384-d (unit length), queries = perturbed corpus vectors; real embeddings
-(MiniLM on a real corpus) are in `index` and `realann`. Every run is bounded; run under `nice -n 10`. Example:
-  nice -n 10 .venv/bin/python scripts/bench_store.py --sizes 10000 100000 --sections startup search
+Synthetic chunks: texts are runs of consecutive sentences of Debian's python3-doc HTML (real term
+frequencies), vectors come from 2,000 clusters in a 48-d latent space projected to 384-d (unit length);
+real embeddings (MiniLM on a real corpus) are in `index`. Every run is bounded; run under `nice -n 19`:
+  nice -n 19 .venv/bin/python scripts/bench_store.py --sections search --sizes 10000 100000 --work /tmp/b
 """
 
 from __future__ import annotations
