@@ -2,8 +2,9 @@
 
 `migrate(conn)` brings a database to `SCHEMA_VERSION`, one numbered step at a time, each in its own
 transaction, under an advisory lock (two replicas starting at once do not race). `rag_schema` records the
-steps applied. The vector column gets its width at the first `rag index` (pgvector's HNSW index needs a
-fixed width, and the width depends on the embedding model), see `PgStore.apply`.
+steps applied; step 3 adds `rag_lexemes` (document frequency per lexeme, for IDF-weighted keyword ranking).
+The vector column gets its width at the first `rag index` (pgvector's HNSW index needs a fixed width, and
+the width depends on the embedding model), see `PgStore.apply`.
 Leaves out down-migrations.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_LOCK = 0x5241_4701  # pg_advisory lock key for migrations ("RAG" + 1)
 WRITE_LOCK = 0x5241_4702  # one `rag index` at a time per database
 
@@ -62,6 +63,12 @@ MIGRATIONS: dict[int, list[str]] = {
             key text PRIMARY KEY,
             count bigint NOT NULL,
             expires_at timestamptz NOT NULL)""",
+    ],
+    # document frequency per lexeme of `rag_chunks.tsv`, kept by `PgStore.apply` in the same transaction:
+    # gives BM25's IDF and tells a query which of its terms are rare enough to generate candidates
+    3: [
+        "CREATE TABLE rag_lexemes (lexeme text PRIMARY KEY, df integer NOT NULL)",
+        "INSERT INTO rag_lexemes SELECT word, ndoc FROM ts_stat('SELECT tsv FROM rag_chunks')",
     ],
 }
 

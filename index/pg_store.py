@@ -1,8 +1,9 @@
 """The `postgres` store: documents, chunks and vectors in PostgreSQL; pgvector HNSW + full-text search.
 
 Dense search is pgvector's HNSW index on cosine distance (`hnsw.ef_search` = `ef_search`, default 100);
-keyword search is PostgreSQL full text (`tsvector` generated from title + text, GIN index, `ts_rank`
-or `ts_rank_cd`, the terms OR-ed like BM25's); `rag.retriever` fuses them as for FAISS. Every
+keyword search is PostgreSQL full text (`tsvector` generated from title + text, GIN index), ranked by
+BM25's IDF x `ts_rank` over a bounded candidate set (`index.pg_keyword`), or by plain `ts_rank` /
+`ts_rank_cd` over every row matching the OR-ed terms; `rag.retriever` fuses them as for FAISS. Every
 `rag index` run is one transaction (`apply`), so a crash mid-index leaves the previous state queryable
 and replicas never see half a run. Connections come from a `psycopg_pool` pool. Errors name the fix:
 server unreachable, no `vector` extension, a database built with another embedding model (checked by
@@ -30,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from index.errors import ConfigError, IndexMissingError, StoreError
+from index.pg_keyword import KeywordResult
+from index.pg_keyword import search as keyword_search
 from index.pg_schema import SCHEMA_VERSION, WRITE_LOCK, migrate
 from index.records import Chunk, Document
 from index.store_api import ChangeSet, StoredDocument, StoreInfo
@@ -40,10 +43,13 @@ log = logging.getLogger(__name__)
 _CHUNK_COLUMNS = "id, doc_id, source, title, text, start_at, end_at"
 _HNSW = "rag_chunks_hnsw"
 COUNTER_SWEEP = 0.002  # share of counter hits that also delete ended windows (rate limits, ui/limits.py)
-# ts_rank by default: on the 66 answerable seed questions it put an answer-bearing passage first for 71%
-# (ts_rank_cd, cover density as R2R uses: 58%; FAISS + bm25s: 73%), and it skips the proximity pass, ~3x
-# faster when many rows match. Measured on the seeds only (docs/scaling.md); ts_rank_cd stays selectable.
-RANKINGS = ("ts_rank", "ts_rank_cd")
+# ts_rank_idf by default: BM25's IDF per lexeme makes rare terms count and bounds the rows ranked, so its
+# cost stays flat as the table grows (docs/scaling.md: keyword p50 at 100k chunks and its ranking quality on
+# the seeds, handbook and pydocs questions against ts_rank). ts_rank and ts_rank_cd (cover density, as R2R
+# uses) rank every row that matches any query term; they stay selectable for comparison.
+RANKINGS = ("ts_rank_idf", "ts_rank", "ts_rank_cd")
+# rows ranked per ts_rank_idf query: keyword latency grows with it; see docs/scaling.md for the measurement
+KEYWORD_BUDGET = 5000
 
 
 def redact(url: str) -> str:
@@ -61,13 +67,23 @@ class PgStore:
 
     kind = "postgres"
 
-    def __init__(self, pool: Any, url: str, ef_search: int = 100, rank: str = "ts_rank") -> None:
+    def __init__(
+        self,
+        pool: Any,
+        url: str,
+        ef_search: int = 100,
+        rank: str = "ts_rank_idf",
+        keyword_budget: int = KEYWORD_BUDGET,
+        build_memory: str = "1GB",
+    ) -> None:
         if rank not in RANKINGS:
             raise ConfigError(f"Unknown full-text ranking {rank!r}; valid: {', '.join(RANKINGS)}.")
         self._pool = pool
         self.url = url
         self.ef_search = ef_search
         self.rank = rank
+        self.keyword_budget = keyword_budget
+        self.build_memory = build_memory
         self._writer_conn: Any = None
         self._generation = -1
         self._checked = 0.0
@@ -83,9 +99,14 @@ class PgStore:
         max_size: int = 8,
         ef_search: int = 100,
         connect_timeout: float = 10.0,
-        rank: str = "ts_rank",
+        rank: str = "ts_rank_idf",
+        keyword_budget: int = KEYWORD_BUDGET,
+        build_memory: str = "1GB",
     ) -> PgStore:
         """Connect, create the `vector` extension if allowed, migrate the schema, open a pool.
+
+        `build_memory` is the `maintenance_work_mem` of a full rebuild's HNSW build: pgvector builds
+        fastest when the graph fits (about 2.2 KB per 384-d vector, 2.2 GB at 1M chunks).
 
         Raises ConfigError (no URL), StoreError (unreachable, no pgvector, newer schema) or, with
         `must_exist`, IndexMissingError when nothing was indexed yet.
@@ -129,7 +150,7 @@ class PgStore:
             open=True,
             name="rag",
         )
-        store = cls(pool, url, ef_search, rank)
+        store = cls(pool, url, ef_search, rank, keyword_budget, build_memory)
         if must_exist and store.info() is None:
             store.close()
             raise IndexMissingError(f"No index in the database at {where}. Run `rag index` first.")
@@ -203,10 +224,17 @@ class PgStore:
         return [(Chunk(*r[:7]), float(r[7])) for r in rows]
 
     def search_keyword(self, query: str, k: int) -> list[tuple[Chunk, float]]:
-        # OR of our keyword tokens (as BM25 scores any matching word), quoted so no token is an operator
+        return self.keyword(query, k).hits
+
+    def keyword(self, query: str, k: int) -> KeywordResult:
+        """`search_keyword` with its evidence: rows ranked, and whether the top k is provably exact."""
         terms = sorted(set(keyword_tokens(query)))
         if not terms or k <= 0:
-            return []
+            return KeywordResult([], 0, True, "all")
+        if self.rank == "ts_rank_idf":
+            with self._pool.connection() as conn:
+                return keyword_search(conn, terms, k, self.keyword_budget)
+        # OR of our keyword tokens (as BM25 scores any matching word), quoted so no token is an operator
         tsquery = " | ".join(f"'{t}'" for t in terms)
         with self._pool.connection() as conn:
             rows = conn.execute(
@@ -215,7 +243,7 @@ class PgStore:
                 "ORDER BY score DESC, seq LIMIT %s",
                 (tsquery, k),
             ).fetchall()
-        return [(Chunk(*r[:7]), float(r[7])) for r in rows if r[7] > 0]
+        return KeywordResult([(Chunk(*r[:7]), float(r[7])) for r in rows if r[7] > 0], len(rows), True, "all")
 
     def similarities(self, query_vec: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
         if not chunk_ids:
@@ -284,13 +312,18 @@ class PgStore:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT count, extract(epoch FROM expires_at) FROM rag_counters "
-                "WHERE key = %s AND expires_at > now()", (key,)).fetchone()
+                "WHERE key = %s AND expires_at > now()",
+                (key,),
+            ).fetchone()
         return (int(row[0]), float(row[1])) if row else (0, time.time())
 
     def count_clear(self, key: str | None = None) -> int:
         with self._pool.connection() as conn:
-            cur = (conn.execute("DELETE FROM rag_counters") if key is None
-                   else conn.execute("DELETE FROM rag_counters WHERE key = %s", (key,)))
+            cur = (
+                conn.execute("DELETE FROM rag_counters")
+                if key is None
+                else conn.execute("DELETE FROM rag_counters WHERE key = %s", (key,))
+            )
             return cur.rowcount
 
     # --- writing
@@ -323,17 +356,24 @@ class PgStore:
             ).fetchone()[0]
             rebuild = changes.replace_all or width != changes.dim
             if rebuild:  # another model (or the first run): empty, re-type the column, index after loading
-                conn.execute("TRUNCATE rag_chunks, rag_documents")
+                conn.execute("TRUNCATE rag_chunks, rag_documents, rag_lexemes")
                 conn.execute(f"DROP INDEX IF EXISTS {_HNSW}")
                 conn.execute(f"ALTER TABLE rag_chunks ALTER COLUMN embedding TYPE vector({int(changes.dim)})")
             gone = list(changes.removed) + [d.source for d in changes.documents]
             if gone and not rebuild:
+                _count_lexemes(conn, gone, -1)
                 conn.execute("DELETE FROM rag_documents WHERE source = ANY(%s)", (gone,))
             _copy_documents(conn, changes.documents)
             _copy_chunks(conn, changes)
             if rebuild:
+                conn.execute(
+                    "INSERT INTO rag_lexemes SELECT word, ndoc FROM ts_stat('SELECT tsv FROM rag_chunks')"
+                )
+            else:
+                _count_lexemes(conn, [d.source for d in changes.documents], +1)
+            if rebuild:
                 # pgvector builds fastest when the graph fits in maintenance_work_mem (default 64 MB)
-                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                conn.execute(f"SET LOCAL maintenance_work_mem = '{_memory(self.build_memory)}'")
                 conn.execute(f"CREATE INDEX {_HNSW} ON rag_chunks USING hnsw (embedding vector_cosine_ops)")
             conn.execute(
                 "INSERT INTO rag_manifest (embed_model, dim, settings, documents, chunks, generation) "
@@ -410,6 +450,29 @@ def _ensure_vector(conn: Any, where: str) -> None:
             "Install pgvector on the server (e.g. `apt install postgresql-17-pgvector`) and run "
             "`CREATE EXTENSION vector;` as a superuser in that database."
         ) from err
+
+
+def _count_lexemes(conn: Any, sources: list[str], sign: int) -> None:
+    """Add (+1) or take away (-1) the chunks of `sources` from the document frequencies in rag_lexemes."""
+    if not sources:
+        return
+    conn.execute(
+        "INSERT INTO rag_lexemes (lexeme, df) SELECT u.lexeme, %s * count(*) FROM rag_chunks c, "
+        "unnest(c.tsv) u WHERE c.source = ANY(%s) GROUP BY u.lexeme "
+        "ON CONFLICT (lexeme) DO UPDATE SET df = rag_lexemes.df + excluded.df",
+        (sign, sources),
+    )
+    if sign < 0:
+        conn.execute("DELETE FROM rag_lexemes WHERE df <= 0")
+
+
+def _memory(setting: str) -> str:
+    """A PostgreSQL memory setting, checked (it is spliced into SET). Example: _memory("2GB") -> '2GB'"""
+    import re
+
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB|TB)?", setting.strip()):
+        raise ConfigError(f"Memory setting {setting!r} is not a PostgreSQL size such as 512MB or 2GB.")
+    return setting.strip()
 
 
 def _copy_documents(conn: Any, documents: Sequence[Document]) -> None:
