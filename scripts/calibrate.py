@@ -9,12 +9,13 @@ thresholds: `min_support` (the judge score a sentence needs; each record keeps t
 sentence in `support`) and `min_relevance` (the off-topic floor on the best passage's dense similarity).
 A replayed answer counts as correct when the model's draft contains a reference answer (eval/normalize.py),
 a replayed decline as correct when the question is unanswerable. Only grid points that decline at least
-MIN_TRUE_REFUSAL of the unanswerable questions of *every* tuning corpus are eligible (the product's promise is
-an honest "the documents don't say"; issue 8 asks for 0.9, see the constant); among those, the chosen pair maximises the worst
-corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined rates), where points
-within one unanswerable question of the best worst case count as tied and the best mean over corpora
-decides among them, so no single corpus (nor one question's luck) decides; among relevance floors that tie, the middle one of the plateau is taken (the
-tuning sets hold few off-topic questions, so the plateau's edges are the least supported choices). The
+MIN_TRUE_REFUSAL of the unanswerable questions of *every* tuning corpus are eligible (the product's promise
+is an honest "the documents don't say"; issue 8 asks for 0.9, see the constant); among those, the chosen
+pair maximises the worst corpus's balanced accuracy (mean of answerable-correct and unanswerable-declined
+rates), where points within one unanswerable question of the best worst case count as tied and the best
+mean over corpora decides among them, so no single corpus (nor one question's luck) decides; among
+relevance floors that tie, the middle one of the plateau is taken (the tuning sets hold few off-topic
+questions, so the plateau's edges are the least supported choices). The
 output lists every grid point per corpus, committed next to the config default it justifies (rag/config.py).
 Approximation: the verifier stops at the first window whose score passes, so a record holds the best score
 seen at the threshold it ran with; replaying a higher threshold cannot see windows it never judged.
