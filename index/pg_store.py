@@ -77,7 +77,9 @@ class PgStore:
         build_memory: str = "1GB",
     ) -> None:
         if rank not in RANKINGS:
-            raise ConfigError(f"Unknown full-text ranking {rank!r}; valid: {', '.join(RANKINGS)}.")
+            raise ConfigError(
+                f"Unknown full-text ranking {rank!r} (RAG_PG_KEYWORD_RANK); valid: {', '.join(RANKINGS)}."
+            )
         self._pool = pool
         self.url = url
         self.ef_search = ef_search

@@ -67,6 +67,9 @@ class Config:
     # --- store and scale-out (issue 10; see docs/scaling.md)
     store: str = "faiss"  # faiss (index folder RAG_INDEX_DIR) | postgres (RAG_DATABASE_URL)
     database_url: str = ""  # e.g. postgresql://rag@db.internal/rag; the password may come from PGPASSWORD
+    pg_ef_search: int = 100  # pgvector HNSW candidates per dense search (higher: better recall, slower)
+    pg_keyword_rank: str = "ts_rank_idf"  # ts_rank_idf (IDF-weighted, bounded) | ts_rank | ts_rank_cd
+    pg_keyword_budget: int = 5000  # rows ts_rank_idf ranks per query at most (docs/scaling.md)
     ann_threshold: int = 200_000  # FAISS: chunks above which an approximate (HNSW) index replaces exact
     embed_url: str = ""  # OpenAI-compatible /v1/embeddings endpoint; "" = embed in-process
     embed_timeout: float = 60.0

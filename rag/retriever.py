@@ -158,9 +158,12 @@ def open_retriever(config: Config, embedder: Embedder | None = None) -> HybridRe
 
 def open_config_store(config: Config, must_exist: bool = True) -> Store:
     """The store RAG_STORE names: the FAISS folder RAG_INDEX_DIR, or the database RAG_DATABASE_URL."""
-    return open_store(
-        config.store, index_dir=config.index_dir, database_url=config.database_url, must_exist=must_exist
-    )
+    options = {}
+    if config.store == "postgres":  # the FAISS store has no such knobs
+        options = {"ef_search": config.pg_ef_search, "rank": config.pg_keyword_rank,
+                   "keyword_budget": config.pg_keyword_budget}
+    return open_store(config.store, index_dir=config.index_dir, database_url=config.database_url,
+                      must_exist=must_exist, **options)
 
 
 def store_location(config: Config) -> str:

@@ -177,3 +177,18 @@ def test_rate_limits_are_shared_by_replicas_through_the_database(pg_url: str) ->
     finally:
         one.close()
         two.close()
+
+
+def test_search_settings_come_from_the_config(pg_url: str) -> None:
+    from rag.config import Config
+    from rag.retriever import open_config_store
+
+    env = {"RAG_STORE": "postgres", "RAG_DATABASE_URL": pg_url, "RAG_PG_EF_SEARCH": "40",
+           "RAG_PG_KEYWORD_RANK": "ts_rank", "RAG_PG_KEYWORD_BUDGET": "700"}
+    store = open_config_store(Config.from_env(env), must_exist=False)
+    try:
+        assert (store.ef_search, store.rank, store.keyword_budget) == (40, "ts_rank", 700)
+    finally:
+        store.close()
+    with pytest.raises(ConfigError, match="RAG_PG_KEYWORD_RANK"):
+        open_config_store(Config.from_env({**env, "RAG_PG_KEYWORD_RANK": "bm42"}), must_exist=False)
