@@ -15,9 +15,9 @@ from index.pg_keyword import idf, plan
 from index.pg_store import PgStore
 
 QUESTIONS = [
-    "How much did Microsoft invest in Inflection?",
-    "Where is G42 based?",
-    "When was Sam Altman ousted from OpenAI?",
+    "Inflection funding amount from Microsoft",
+    "G42 headquarters city",
+    "Altman removal by the OpenAI board",
     "Which companies adopted the Phi-3 models?",
     "What did Microsoft say about its partnership with OpenAI and the board?",
 ]
