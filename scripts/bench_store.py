@@ -364,19 +364,29 @@ def _faiss_store(work: Path, kind: str, n: int, changes: Callable[[], Any]) -> A
     return store
 
 
+def _complete_pg(url: str, n: int, **options: Any) -> Any:
+    """The store at `url` when it already holds all n chunks (a rebuild is skipped), else None."""
+    from index.pg_store import PgStore
+
+    try:
+        store = PgStore.connect(url, **options)
+    except Exception:  # noqa: BLE001 - no such database yet
+        return None
+    info = store.info()
+    if info is not None and info.chunks == n:
+        return store
+    store.close()
+    return None
+
+
 def _pg_store(work: Path, admin: str, n: int, changes: Callable[[], Any], build_memory: str) -> Any:
     """The PostgreSQL store of n chunks (database bench_<n>), built (and timed) when missing or partial."""
     from index.pg_store import PgStore
     from tests.pg_server import new_database
 
-    try:
-        store = PgStore.connect(_db_url(admin, f"bench_{n}"), build_memory=build_memory)
-        info = store.info()
-        if info is not None and info.chunks == n:
-            return store
-        store.close()
-    except Exception:  # noqa: BLE001 - no such database yet
-        pass
+    store = _complete_pg(_db_url(admin, f"bench_{n}"), n, build_memory=build_memory)
+    if store is not None:
+        return store
     store = PgStore.connect(new_database(admin, f"bench_{n}"), must_exist=False, build_memory=build_memory)
     cs = changes()
     load0 = os.getloadavg()[0]
@@ -395,14 +405,9 @@ def _pg_keyword_store(work: Path, admin: str, n: int, changes: Callable[[], Any]
     from tests.pg_server import new_database
 
     name = f"bench_kw_{n}"
-    try:
-        store = PgStore.connect(_db_url(admin, name))
-        info = store.info()
-        if info is not None and info.chunks == n:
-            return store
-        store.close()
-    except Exception:  # noqa: BLE001 - no such database yet
-        pass
+    store = _complete_pg(_db_url(admin, name), n)
+    if store is not None:
+        return store
     store = PgStore.connect(new_database(admin, name), must_exist=False)
     cs = changes()
     k0 = CHUNKS_PER_DOC
