@@ -87,3 +87,33 @@ def test_stuck_slot_is_reported():
     assert gate.stuck()
     t.release()
     assert not gate.stuck()
+
+
+def test_a_release_run_by_the_garbage_collector_inside_acquire_does_not_deadlock():
+    """ui/runs.py releases an abandoned run's ticket from a weakref finalizer; the collector may run it
+    on a thread that is inside `acquire`'s critical section, holding the gate's lock."""
+    import gc
+    import weakref
+
+    gate = GenerationGate(2, default_backend="local")
+    abandoned = gate.ticket("local")
+    abandoned.acquire()
+
+    class Run:  # stands in for ui.runs.Run: garbage in a reference cycle, released by its finalizer
+        pass
+
+    def new_ticket_while_the_collector_runs() -> None:
+        run = Run()
+        run.cycle = run  # type: ignore[attr-defined]
+        weakref.finalize(run, abandoned.release)
+        del run
+        ticket = gate.ticket("local")
+        with gate._lock, ticket._lock:  # as in Ticket.acquire: the collector strikes here
+            gc.collect()
+        ticket.acquire(deadline=time.monotonic() + 5)
+
+    worker = threading.Thread(target=new_ticket_while_the_collector_runs, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the finalizer's release deadlocked on the gate's lock"
+    assert gate.stats()["lanes"]["model"] == {"limit": 2, "active": 1, "waiting": 0}

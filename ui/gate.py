@@ -64,7 +64,7 @@ class Ticket:
     def __init__(self, gate: GenerationGate, lane: _Lane) -> None:
         self._gate, self.lane = gate, lane
         self._state = "waiting"  # waiting -> active -> done
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def acquire(self, deadline: float | None = None, cancelled: threading.Event | None = None) -> None:
         """Wait for a slot; GenerationTimeout past `deadline` (monotonic), Cancelled when `cancelled`."""
@@ -122,7 +122,11 @@ class GenerationGate:
         self.limit = max(1, int(limit))
         self.default_backend = default_backend
         self.stuck_after_s = stuck_after_s
-        self._lock = threading.Lock()
+        # Re-entrant: an abandoned run's ticket is released by a weakref finalizer (ui/runs.py), which the
+        # garbage collector may run on any thread, also one that holds this lock inside `acquire`. With a
+        # plain Lock that thread deadlocked on itself and every later answer waited forever (seen once,
+        # as a test process that would not exit).
+        self._lock = threading.RLock()
         self.lanes = {
             "model": _Lane("model", self.limit, max_waiting),
             "cpu": _Lane("cpu", cpu_limit, max_waiting),
