@@ -243,3 +243,12 @@ def test_shared_limits_let_requests_through_when_the_counters_fail(caplog):
     counters.down = True
     assert [limit.hit("c") for _ in range(5)] == [0] * 5
     assert sum("rate limit not applied" in r.message for r in caplog.records) == 1  # one line, not five
+
+
+def test_limits_with_the_same_spec_on_shared_counters_count_apart():
+    from ui.limits import RateLimit
+
+    counters = DictCounters()
+    asks, sign_ins = RateLimit("2/minute", counters), RateLimit("2/minute", counters, scope="sign-in")
+    assert [asks.hit("c"), asks.hit("c")] == [0, 0] and asks.hit("c") > 0
+    assert sign_ins.retry_after("c") == 0 and sign_ins.hit("c") == 0

@@ -88,8 +88,11 @@ class RateLimit:
     say so with their own error, while a limiter error would turn every request into a 500.
     """
 
-    def __init__(self, spec: str, counters: SharedCounters | None = None) -> None:
+    def __init__(self, spec: str, counters: SharedCounters | None = None, scope: str = "requests") -> None:
         self.spec = (spec or "").strip()
+        # Part of every counter's key: two limits with the same spec on shared counters (requests and
+        # failed sign-ins, say) must not count into one row.
+        self.scope = scope
         if self.spec.lower() in OFF:
             self.spec = ""
         try:
@@ -107,20 +110,22 @@ class RateLimit:
 
     def _wait(self, key: str) -> int:
         assert self._item is not None
-        reset = self._limiter.get_window_stats(self._item, key).reset_time
+        reset = self._limiter.get_window_stats(self._item, self.scope, key).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     def hit(self, key: str) -> int:
         """Count one request of `key`; 0 when it is within the limit, else the seconds until it would be."""
         if self._item is None:
             return 0
-        return self._guarded(lambda: 0 if self._limiter.hit(self._item, key) else self._wait(key))
+        item = self._item
+        return self._guarded(lambda: 0 if self._limiter.hit(item, self.scope, key) else self._wait(key))
 
     def retry_after(self, key: str) -> int:
         """0 when `key` has budget left, else the seconds to wait; counts nothing."""
         if self._item is None:
             return 0
-        return self._guarded(lambda: 0 if self._limiter.test(self._item, key) else self._wait(key))
+        item = self._item
+        return self._guarded(lambda: 0 if self._limiter.test(item, self.scope, key) else self._wait(key))
 
     def _guarded(self, check: Any) -> int:
         try:

@@ -73,7 +73,7 @@ class Guard:
         self.app, self.token, self.basic, self.csp = app, token, basic, csp
         self.max_body, self.max_upload = max_body, max_upload
         self.requests = RateLimit(rate_limit, counters)
-        self.failures = RateLimit(auth_rate_limit, counters)
+        self.failures = RateLimit(auth_rate_limit, counters, scope="sign-in")
 
     def _authorized(self, headers: Mapping[str, str], query: dict[str, list[str]]) -> tuple[bool, bool]:
         """(allowed, came with ?token= so a cookie should be set)."""
