@@ -83,6 +83,9 @@ class Config:
     max_upload_bytes: int = 10_000_000  # Gradio's own upload route (max_file_size)
     rate_limit: str = "60/minute"  # per client address on ask/search/feedback ("off" = none); `limits` syntax
     auth_rate_limit: str = "20/minute"  # failed sign-ins per client address
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's forwarded_allow_ips):
+    # comma-separated addresses or networks, "*" = any peer, "none" = no proxy (the TCP peer is the client).
+    trusted_proxies: str = "127.0.0.1,::1"
     feedback_max_bytes: int = 50_000_000  # the feedback file stops growing past this
     max_file_bytes: int = 50_000_000  # ingestion: files larger than this are skipped with an error
     max_unpacked_bytes: int = 200_000_000  # ingestion: decompressed size of a .docx (zip) or extracted text

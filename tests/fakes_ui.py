@@ -149,12 +149,13 @@ def free_port() -> int:
 class ServerThread:
     """uvicorn on a free loopback port in a background thread: `with ServerThread(app) as url: ...`."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         import uvicorn
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        settings = {"host": "127.0.0.1", "log_level": "warning", **options, "port": self.port}
+        cfg = uvicorn.Config(app, lifespan="on", **settings)
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from index.errors import ConfigError
 from rag.config import Config
+from ui.cli import trusted_proxies, uvicorn_options
 from ui.server import build_server
 
 pytestmark = pytest.mark.unit
@@ -252,3 +253,58 @@ def test_limits_with_the_same_spec_on_shared_counters_count_apart():
     asks, sign_ins = RateLimit("2/minute", counters), RateLimit("2/minute", counters, scope="sign-in")
     assert [asks.hit("c"), asks.hit("c")] == [0, 0] and asks.hit("c") > 0
     assert sign_ins.retry_after("c") == 0 and sign_ins.hit("c") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("127.0.0.1,::1", ["127.0.0.1", "::1"]), (" 10.0.0.0/8 , 192.168.1.5", ["10.0.0.0/8", "192.168.1.5"]),
+     ("*", ["*"]), ("none", []), ("OFF", [])],
+)
+def test_trusted_proxies_setting(value, expected):
+    assert trusted_proxies(value) == expected
+
+
+@pytest.mark.parametrize("value", ["localhost", "10.0.0.0/33", "127.0.0.1;10.0.0.1", "*,10.0.0.1"])
+def test_a_mistyped_trusted_proxy_is_an_error_naming_the_setting(value):
+    # uvicorn would take it as a literal that never matches, and every client would share one budget
+    with pytest.raises(ConfigError, match="RAG_TRUSTED_PROXIES"):
+        trusted_proxies(value)
+
+
+def _search_codes(url: str, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return [http.post("/api/search", json={"query": "x"}, headers={"X-Forwarded-For": ip}).status_code
+                for ip in forwarded_for]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [
+        # the loopback proxy is believed: each forwarded client has its own budget of 2
+        ("127.0.0.1,::1", [200, 200, 429, 200, 200, 429]),
+        # no proxy trusted: the header is ignored and the one TCP peer spends one budget
+        ("none", [200, 200, 429, 429, 429, 429]),
+        # a proxy elsewhere is trusted, this peer is not: a client cannot pose as many by sending the header
+        ("10.1.2.3", [200, 200, 429, 429, 429, 429]),
+    ],
+)
+def test_rate_limits_count_the_client_a_trusted_proxy_names(tmp_path, trusted, expected):
+    cfg = config(tmp_path, rate_limit="2/minute", trusted_proxies=trusted)
+    options = {k: v for k, v in uvicorn_options(cfg).items() if k not in ("host", "port")}
+    app = build_server(FakePipeline(config=cfg), env={})
+    with ServerThread(app, **options) as url:
+        assert _search_codes(url, ["10.0.0.1"] * 3 + ["10.0.0.2"] * 3) == expected
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("127.0.0.1,::1", True), ("none", False)])
+def test_https_behind_a_trusted_proxy_gets_the_cross_site_cookie(tmp_path, trusted, secure):
+    # an embed inside a wiki served over https needs SameSite=None; Secure, and only a trusted proxy may say
+    # the client used https
+    cfg = config(tmp_path, trusted_proxies=trusted)
+    options = {k: v for k, v in uvicorn_options(cfg).items() if k not in ("host", "port")}
+    app = build_server(FakePipeline(config=cfg), env={"RAG_AUTH_TOKEN": "tok"})
+    with ServerThread(app, **options) as url, httpx.Client(base_url=url, timeout=10) as http:
+        r = http.get("/api/health?token=tok", headers={"X-Forwarded-Proto": "https"})
+        cookie = r.headers.get("set-cookie", "")
+        assert "HttpOnly" in cookie
+        assert ("SameSite=None; Secure" in cookie) is secure

@@ -9,6 +9,7 @@ While it runs, `<index_dir>/serve.json` announces it to `rag ask` and `rag searc
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -57,6 +58,43 @@ def _check_port_free(host: str, port: int) -> None:
             ) from err
 
 
+def trusted_proxies(value: str) -> list[str]:
+    """RAG_TRUSTED_PROXIES as uvicorn's `forwarded_allow_ips`: the peers whose X-Forwarded-For names the
+    client (the rate limits count that address) and whose X-Forwarded-Proto names the scheme.
+
+    uvicorn itself silently takes a mistyped entry as a literal that never matches, so every client behind
+    the proxy would share one rate-limit budget without a word; here it is an error naming the fix.
+    Example: trusted_proxies("127.0.0.1, 10.0.0.0/8") -> ['127.0.0.1', '10.0.0.0/8']
+    Example: trusted_proxies("none") -> []
+    """
+    if value.strip().lower() in ("none", "off"):
+        return []
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    if entries == ["*"]:
+        return entries
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)
+        except ValueError as err:
+            raise ConfigError(
+                f"RAG_TRUSTED_PROXIES: {entry!r} is not an IP address or network. List your reverse "
+                "proxies' addresses, e.g. RAG_TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8; '*' trusts any peer, "
+                "'none' no proxy."
+            ) from err
+    return entries
+
+
+def uvicorn_options(config: Config) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` (ConfigError on a bad RAG_TRUSTED_PROXIES).
+
+    Proxy headers go through uvicorn's own middleware, which rewrites the ASGI client and scheme for
+    trusted peers only, so our middleware and the rate limits see the address the proxy reports.
+    """
+    proxies = trusted_proxies(config.trusted_proxies)
+    return {"host": config.host, "port": config.port, "log_level": "warning", "timeout_graceful_shutdown": 3,
+            "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
 def base_url(config: Config) -> str:
     """Where a client on this machine reaches the server.
 
@@ -99,6 +137,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         allowed_origins=args.allowed_origins,
     )
     _check_port_free(config.host, config.port)
+    options = uvicorn_options(config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     pipeline = build_pipeline(config)
@@ -120,7 +159,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         # would end there, skipping the `finally` below, and leave a stale serve.json behind.
         signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)
+        uvicorn.run(app, **options)
     finally:
         if announced:
             remove_serve_file(config.index_dir)

@@ -148,7 +148,8 @@ class Guard:
                 receive = self._replay(body, receive)
             else:
                 receive = self._counting(receive, limit)
-        secure = headers.get("x-forwarded-proto", scope.get("scheme", "http")) == "https"
+        # uvicorn sets the scheme from X-Forwarded-Proto for trusted proxies only (RAG_TRUSTED_PROXIES).
+        secure = scope.get("scheme", "http") == "https"
         started = False
 
         async def send_with_headers(message: dict) -> None:
