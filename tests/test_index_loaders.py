@@ -200,3 +200,22 @@ def test_html_reads_the_whole_body_when_main_is_only_a_fragment(tmp_path: Path) 
     f.write_text(page, encoding="utf-8")
     doc = load_file(f, tmp_path)
     assert "The policy text that matters" in doc.text and "Short banner." in doc.text
+
+
+def test_parsers_are_warmed_in_the_parent_and_read_the_same_as_in_process(tmp_path: Path) -> None:
+    # Each HTML page is parsed in a forked child (time limit); warming bs4/inscriptis in the parent first
+    # makes each child inherit them instead of importing and compiling selectors again (2x faster loads).
+    import sys
+
+    from index import loaders
+
+    page = tmp_path / "p.html"
+    page.write_text('<html><head><title>T</title></head><body><main><p>Call <code>f()</code> first.'
+                    '<a class="headerlink" href="#a">¶</a></p><p aria-hidden="true">hidden</p>'
+                    '<p class="sr-only">label</p></main></body></html>', encoding="utf-8")
+    loaders._warmed.discard(".html")
+    in_child = load_file(page).text
+    assert ".html" in loaders._warmed and "inscriptis" in sys.modules
+    with loaders.use_limits(loaders.LoadLimits(file_timeout=0)):
+        assert load_file(page).text == in_child
+    assert in_child.strip() == "Call f() first."
