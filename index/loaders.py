@@ -1,4 +1,4 @@
-"""Reading files into `Document`s: .txt/.md, .html/.htm (BeautifulSoup + inscriptis), .pdf (pypdf),
+"""Reading files into `Document`s: .txt/.md, .html/.htm (lxml + inscriptis), .pdf (pypdf),
 .docx (python-docx).
 
 `Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
@@ -313,8 +313,13 @@ def _read_text(path: Path) -> tuple[str, str]:
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "form")
 # Permalink anchors ("¶") and screen-reader-only labels that documentation generators add to headings.
-_DROP_SELECTORS = ("a.headerlink", ".visually-hidden", ".sr-only", "[aria-hidden=true]")
-_MAIN_SELECTORS = ("main", "[role=main]", "article")
+_HAS_CLASS = "contains(concat(' ', normalize-space(@class), ' '), ' {} ')"
+_DROP_XPATH = " | ".join(
+    [f"//{tag}" for tag in _DROP_TAGS]
+    + [f"//a[{_HAS_CLASS.format('headerlink')}]", f"//*[{_HAS_CLASS.format('visually-hidden')}]",
+       f"//*[{_HAS_CLASS.format('sr-only')}]", "//*[@aria-hidden='true']"]
+)
+_MAIN_XPATHS = ("(.//main)[1]", "(.//*[@role='main'])[1]", "(.//article)[1]")  # in this order
 _MAIN_MIN_SHARE = 0.2  # a <main> holding less than this share of the page's text is a fragment, not the page
 
 
@@ -332,28 +337,56 @@ def _read_html(path: Path) -> tuple[str, str]:
 
 
 def _html_text(html: str) -> tuple[str, str]:
-    """The text and title of an HTML page (see `_read_html`)."""
-    from bs4 import BeautifulSoup
-    from inscriptis import get_text
-    from inscriptis.model.config import ParserConfig
+    """The text and title of an HTML page (see `_read_html`).
 
-    soup = BeautifulSoup(html, "html.parser")
-    title = " ".join(soup.title.get_text().split()) if soup.title else ""
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup.select(", ".join(_DROP_SELECTORS)):  # one pass over the tree, not one per selector
-        tag.decompose()
-    if soup.head:
-        soup.head.decompose()
-    body = soup.body or soup
-    whole = len(body.get_text(" ", strip=True))
-    for selector in _MAIN_SELECTORS:
-        main = body.select_one(selector)
-        if main is not None and len(main.get_text(" ", strip=True)) >= _MAIN_MIN_SHARE * whole:
-            body = main
+    One lxml tree does everything: pruning, finding the main content, and inscriptis' layout, which takes
+    the tree as it is. Through BeautifulSoup (html.parser, CSS selectors, then the kept part serialised
+    for inscriptis to parse again with lxml) a page took 5 times longer; the text was the same on 603 of
+    613 pages tried, and on the other 10 lxml read `<wbr>` right where html.parser broke the word.
+    """
+    from inscriptis import Inscriptis
+    from inscriptis.model.config import ParserConfig
+    from lxml import etree
+    from lxml.html import HTMLParser, document_fromstring
+
+    content = html.strip()
+    if not content:
+        return "", ""
+    # bytes with an explicit encoding: lxml refuses a str that carries an XML encoding declaration
+    parser = HTMLParser(encoding="utf-8")
+    try:
+        doc = document_fromstring(content.encode("utf-8"), parser=parser)
+    except etree.ParserError:  # only text or comments: read it as preformatted text, as inscriptis does
+        doc = document_fromstring(("<pre>" + content + "</pre>").encode("utf-8"), parser=parser)
+    found = doc.find(".//title")
+    title = " ".join(found.text_content().split()) if found is not None else ""
+    for element in doc.xpath(_DROP_XPATH):
+        if element.getparent() is not None:  # drop_tree keeps the text that follows the element
+            element.drop_tree()
+    head = doc.find("head")
+    if head is not None:
+        head.drop_tree()
+    body = doc.find("body")
+    body = body if body is not None else doc
+    whole = _text_length(body)
+    for xpath in _MAIN_XPATHS:
+        main = body.xpath(xpath)
+        if main and _text_length(main[0]) >= _MAIN_MIN_SHARE * whole:
+            body = main[0]
             break
-    text = get_text(str(body), ParserConfig(display_links=False, display_images=False))
+    text = Inscriptis(body, ParserConfig(display_links=False, display_images=False)).get_text()
     return _tidy(_join_inline_spacing(text)), title
+
+
+def _text_length(element: Any) -> int:
+    """Length of the element's text with its whitespace runs collapsed, comments left out."""
+    parts = []
+    for node in element.iter():
+        if isinstance(node.tag, str) and node.text:
+            parts.append(node.text)
+        if node is not element and node.tail:
+            parts.append(node.tail)
+    return len(" ".join(p.strip() for p in parts if p.strip()))
 
 
 def _join_inline_spacing(text: str) -> str:

@@ -203,7 +203,7 @@ def test_html_reads_the_whole_body_when_main_is_only_a_fragment(tmp_path: Path) 
 
 
 def test_parsers_are_warmed_in_the_parent_and_read_the_same_as_in_process(tmp_path: Path) -> None:
-    # Each HTML page is parsed in a forked child (time limit); warming bs4/inscriptis in the parent first
+    # Each HTML page is parsed in a forked child (time limit); warming lxml/inscriptis in the parent first
     # makes each child inherit them instead of importing and compiling selectors again (2x faster loads).
     import sys
 
@@ -219,3 +219,11 @@ def test_parsers_are_warmed_in_the_parent_and_read_the_same_as_in_process(tmp_pa
     with loaders.use_limits(loaders.LoadLimits(file_timeout=0)):
         assert load_file(page).text == in_child
     assert in_child.strip() == "Call f() first."
+
+
+def test_html_word_break_opportunities_do_not_split_words(tmp_path: Path) -> None:
+    # rustdoc and others write long identifiers as is_<wbr>x86_<wbr>feature; html.parser split them at each <wbr>
+    page = tmp_path / "w.html"
+    page.write_text("<html><body><main><h1>Macro is_<wbr>x86_<wbr>feature_<wbr>detected</h1>"
+                    "<p>Tests a CPU feature.</p></main></body></html>", encoding="utf-8")
+    assert "is_x86_feature_detected" in load_file(page).text
