@@ -2,8 +2,9 @@
 .docx (python-docx).
 
 `Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
-file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
-the extracted text. `source` is the path relative to the folder that was indexed. A file that cannot be
+file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads) and hard-wrapped lines
+joined by a space in place (index/unwrap.py; PDF text too), for the other formats the extracted text.
+`source` is the path relative to the folder that was indexed. A file that cannot be
 read raises `UnreadableFileError` with the reason; `load_paths` collects those as failures and goes on.
 Files are untrusted: `LoadLimits` bounds file size, decompressed size (.docx is a zip), PDF pages and
 the time per file (PDF, .docx and HTML parse in a forked child that is killed at the limit); text that
@@ -30,6 +31,7 @@ from typing import Any
 from index.boilerplate import is_boilerplate
 from index.errors import UnreadableFileError
 from index.records import Document, content_hash
+from index.unwrap import unwrap
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +310,7 @@ def _read_text(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
             log.warning("%s: not valid UTF-8 (%s); undecodable bytes were replaced.", path, err.reason)
-    return text.replace("\r\n", "\n").replace("\r", "\n"), ""
+    return unwrap(text.replace("\r\n", "\n").replace("\r", "\n")), ""
 
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "form")
@@ -416,7 +418,7 @@ def _read_pdf(path: Path) -> tuple[str, str]:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:  # broken metadata must not lose the text
         meta_title = ""
-    return _tidy("\n\n".join(pages)), " ".join(str(meta_title).split())
+    return unwrap(_tidy("\n\n".join(pages))), " ".join(str(meta_title).split())
 
 
 def _read_docx(path: Path) -> tuple[str, str]:

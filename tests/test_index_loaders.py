@@ -222,7 +222,8 @@ def test_parsers_are_warmed_in_the_parent_and_read_the_same_as_in_process(tmp_pa
 
 
 def test_html_word_break_opportunities_do_not_split_words(tmp_path: Path) -> None:
-    # rustdoc and others write long identifiers as is_<wbr>x86_<wbr>feature; html.parser split them at each <wbr>
+    # rustdoc and others write long identifiers as is_<wbr>x86_<wbr>feature; html.parser split them at
+    # each <wbr>
     page = tmp_path / "w.html"
     page.write_text("<html><body><main><h1>Macro is_<wbr>x86_<wbr>feature_<wbr>detected</h1>"
                     "<p>Tests a CPU feature.</p></main></body></html>", encoding="utf-8")
