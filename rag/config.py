@@ -62,6 +62,13 @@ class Config:
     judge_model: str = ""  # the judge's GGUF ("" = the same model as the generator, loaded once)
     min_support: float = 0.45  # judge score a sentence needs from the passage it cites (local model judge)
     min_relevance: float = 0.1  # best dense similarity below this = off-topic, declined before generation
+    # a draft whose first token gave the decline marker more probability than this is declined (model_unsure);
+    # 1.0 = never. Read from the model's own log-probabilities (rag/confidence.py), local backend only.
+    max_decline: float = 1.0
+    # When a draft fails verification, continue the model's most likely other reading once (a few tokens from
+    # the cached prompt) and verify that, held to second_min_support (rag/confidence.py::alternative_prefix).
+    second_draft: bool = False
+    second_min_support: float = 0.45
     min_lexical_support: float = 0.6  # the same for the lexical judge (no model; a baseline, not calibrated)
     extractive_min_score: float = 0.3  # extractive backend: sentence score needed to be proposed at all
     # --- store and scale-out (issue 10; see docs/scaling.md)

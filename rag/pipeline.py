@@ -10,6 +10,7 @@ Not covered: indexing (index/), presentation (rag/cmd_ask.py, ui/).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 from index.errors import QueryError
 from index.records import Document, Hit
+from rag.confidence import Confidence, TokenLog, alternative_prefix, confidence
 from rag.config import Config
 from rag.generators import GENERATORS, GenerationRequest, Generator, build_generator
 from rag.grounding import Grounder
@@ -71,7 +73,8 @@ class Pipeline:
                 local = judge.name == "local"
                 threshold = self.config.min_support if local else self.config.min_lexical_support
                 self._verifiers[name] = Verifier(judge, self.grounder, min_support=threshold,
-                                                 min_relevance=self.config.min_relevance)
+                                                 min_relevance=self.config.min_relevance,
+                                                 max_decline=self.config.max_decline)
             return self._verifiers[name]
 
     def warm_up(self, backend: str | None = None) -> None:
@@ -138,13 +141,15 @@ class Pipeline:
         rewritten = asked.text if asked.text != question or asked.context else ""
         yield Sources(hits, rewritten)
 
-        def final(decision: Decision, first_token: float | None, reasons: tuple[Reason, ...] = ()) -> Final:
+        def final(decision: Decision, first_token: float | None, reasons: tuple[Reason, ...] = (),
+                  confidence: Confidence | None = None) -> Final:
             timings["first_token"] = first_token if first_token is not None else _ms(started)
             timings["total"] = _ms(started)
             return Final(Answer(
                 question=question, text=decision.text, refused=not decision.answered,
                 citations=decision.citations, retrieved=hits, backend=name, timings_ms=dict(timings),
                 standalone_question=rewritten, reasons=decision.reasons + reasons, support=decision.support,
+                confidence=confidence,
             ))
 
         screened = verifier.screen(hits)
@@ -159,6 +164,7 @@ class Pipeline:
             messages=prompt.messages, question=asked.text, passages=numbered,
             max_tokens=min(self.config.max_tokens, ANSWER_TOKENS), temperature=self.config.temperature,
             stop=STOP, extras={"grounder": self.grounder, "context": asked.context}, cancelled=cancelled,
+            token_log=TokenLog(),
         )
         draft: list[str] = []
         first_token: float | None = None
@@ -179,9 +185,42 @@ class Pipeline:
             return  # no verification: the judge would hold the model for an answer nobody reads
         timings["generate"] = _ms(started) - timings["retrieve"]
         checked = time.perf_counter()
-        decision = verifier.decide("".join(draft), asked, numbered)
+        assert request.token_log is not None
+        tokens = request.token_log.tokens
+        sure = confidence(tokens, DECLINE_MARKER)
+        decision = verifier.decide("".join(draft), asked, numbered, sure)
+        if self.config.second_draft and _worth_a_second_draft(decision):
+            second = self._second_draft(generator, request, alternative_prefix(tokens, DECLINE_MARKER))
+            if second and not request.is_cancelled():
+                retry = verifier.decide(second, asked, numbered, min_support=self.config.second_min_support)
+                if retry.answered:
+                    decision = dataclasses.replace(retry, reasons=(Reason.SECOND_DRAFT, *retry.reasons))
+                else:
+                    decision = dataclasses.replace(decision, support=decision.support + retry.support)
+        if request.is_cancelled():
+            return
         timings["verify"] = _ms(checked)
-        yield final(decision, first_token)
+        yield final(decision, first_token, confidence=sure)
+
+    def _second_draft(self, generator: Generator, request: GenerationRequest, prefix: str | None) -> str:
+        """The draft the model writes when its answer opens with `prefix` (its own most likely other reading),
+        continued from the cached prompt: a few tokens, not a second prompt. "" when there is no prefix."""
+        if not prefix:
+            return ""
+        follow = dataclasses.replace(
+            request, messages=(*request.messages, {"role": "assistant", "content": prefix}), token_log=None)
+        text = prefix
+        pieces = generator.stream(follow)
+        try:
+            for piece in pieces:
+                text += piece
+                if _complete_sentences(text) >= MAX_SENTENCES or request.is_cancelled():
+                    break
+        finally:
+            close = getattr(pieces, "close", None)
+            if callable(close):
+                close()
+        return text
 
     # --- helpers -------------------------------------------------------------------------------------
     def _validate(self, question: str) -> str:
@@ -197,6 +236,15 @@ class Pipeline:
 
     def _k(self, k: int | None) -> int:
         return max(1, min(int(k if k is not None else self.config.k), 50))
+
+
+_NOT_RETRIED = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.MODEL_UNSURE,
+                          Reason.EMPTY_DRAFT})
+
+
+def _worth_a_second_draft(decision: Decision) -> bool:
+    """A draft the verifier rejected for what it said (not one the model or retrieval declined)."""
+    return not decision.answered and not (set(decision.reasons) & _NOT_RETRIED)
 
 
 def _complete_sentences(text: str) -> int:

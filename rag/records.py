@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from index.records import Chunk, Hit
+from rag.confidence import Confidence
 
 # What a backend writes when no source is about the question (the prompt asks for it; the verifier reads it).
 # One word that no answer starts with: "NO ANSWER" was tried first, and the model wrote "No answer." to
@@ -49,6 +50,7 @@ class Reason(StrEnum):
     NO_PASSAGES = "no_passages"  # retrieval returned nothing
     OFF_TOPIC = "off_topic"  # the best passage is less similar than RAG_MIN_RELEVANCE
     MODEL_DECLINED = "model_declined"  # the model wrote the decline marker
+    MODEL_UNSURE = "model_unsure"  # its first token put more than RAG_MAX_DECLINE on the decline marker
     EMPTY_DRAFT = "empty_draft"  # the model wrote nothing usable
     UNSUPPORTED = "unsupported"  # no sentence of the draft survived the checks below
     # checks that drop a sentence
@@ -60,11 +62,12 @@ class Reason(StrEnum):
     CITATION_REPAIRED = "citation_repaired"  # the cited passage did not support it; another one does
     CITATION_ADDED = "citation_added"  # the sentence cited nothing; the supporting passage is cited
     SENTENCE_DROPPED = "sentence_dropped"  # one sentence was unsupported and removed, others kept
+    SECOND_DRAFT = "second_draft"  # the first draft failed; the model's most likely other reading held
     QUOTED = "quoted"  # no sentence of the draft held; the source's own sentence is shown as the answer
 
 
-DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.EMPTY_DRAFT,
-                             Reason.UNSUPPORTED})
+DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.MODEL_UNSURE,
+                             Reason.EMPTY_DRAFT, Reason.UNSUPPORTED})
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Answer:
     standalone_question: str = ""  # the follow-up rewritten for retrieval, if it differed
     reasons: tuple[Reason, ...] = ()  # why it was declined, or what verification changed
     support: tuple[float, ...] = ()  # the judge's best score for each draft sentence it judged, in order
+    confidence: Confidence | None = None  # the model's own token probabilities (None: backend gave none)
 
 
 # --- streaming events: Pipeline.stream() yields Sources first, then Tokens, then one Final.
@@ -155,6 +159,7 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "reasons": [r.value for r in answer.reasons],
         "support": [round(float(x), 3) for x in answer.support],
+        "confidence": answer.confidence.to_json() if answer.confidence is not None else None,
     }
 
 
@@ -196,4 +201,5 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
         # a newer server may know reasons this client does not: they are left out rather than failing
         reasons=tuple(Reason(r) for r in data.get("reasons", []) if r in known),
         support=tuple(float(x) for x in data.get("support", [])),
+        confidence=Confidence.from_json(data["confidence"]) if data.get("confidence") else None,
     )

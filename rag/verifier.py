@@ -2,7 +2,9 @@
 
 Checks, all domain-general:
 1. Off-topic floor: the best passage's dense similarity must reach RAG_MIN_RELEVANCE.
-2. Structured decline: a draft that starts with the decline marker the prompt asks for is a decline.
+2. Structured decline: a draft that starts with the decline marker the prompt asks for is a decline, and
+   so is one whose first token gave the marker more than RAG_MAX_DECLINE of its probability (the model
+   doubted there was an answer; rag/confidence.py).
 3. Figures and names: every figure of a sentence, and every name it does not take from the question, must
    stand in one window (a sentence, or two adjacent ones) of the passage it cites. When the cited passage
    has no such window and another does, the citation is repaired to that one.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 from index.records import Hit
 from rag.claims import Claim, parse_claims, render
+from rag.confidence import Confidence
 from rag.grounding import Grounder, Span, content_words, name_in, names_of, numbers_of
 from rag.judge import SupportJudge
 from rag.records import DECLINE_MARKER, Citation, Question, Reason
@@ -111,11 +114,12 @@ def _echo(claim: Claim, question: Question) -> Reason | None:
 
 class Verifier:
     def __init__(self, judge: SupportJudge, grounder: Grounder | None = None, min_support: float = 0.5,
-                 min_relevance: float = 0.1) -> None:
+                 min_relevance: float = 0.1, max_decline: float = 1.0) -> None:
         self.judge = judge
         self.grounder = grounder or Grounder()
         self.min_support = min_support
         self.min_relevance = min_relevance
+        self.max_decline = max_decline
 
     def screen(self, hits: Sequence[Hit]) -> Decision | None:
         """A decline when retrieval found nothing worth answering from, else None (go on and generate)."""
@@ -126,12 +130,18 @@ class Verifier:
             return decline(Reason.OFF_TOPIC)
         return None
 
-    def decide(self, draft: str, question: Question, passages: Sequence[Hit]) -> Decision:
-        """Verify `draft` (citing passages[i] as [i + 1]) against the passages and the question."""
+    def decide(self, draft: str, question: Question, passages: Sequence[Hit],
+               confidence: Confidence | None = None, min_support: float | None = None) -> Decision:
+        """Verify `draft` (citing passages[i] as [i + 1]) against the passages and the question; `confidence`
+        is what the model's token probabilities said about the draft, when the backend reported them;
+        `min_support` overrides the judge threshold (a second draft is held to its own)."""
+        needed = self.min_support if min_support is None else min_support
         if not passages:
             return decline(Reason.NO_PASSAGES)
         if is_decline(draft):
             return decline(Reason.MODEL_DECLINED)
+        if confidence is not None and confidence.decline > self.max_decline:
+            return decline(Reason.MODEL_UNSURE)
         claims = [c for c in parse_claims(draft) if has_claim(c.text)][:MAX_CLAIMS]
         if not claims:
             return decline(Reason.EMPTY_DRAFT)
@@ -155,7 +165,7 @@ class Verifier:
                 evidence = self._evidence(passages[window.index], window.span)
                 score = self.judge.support(question.text, claim.text, evidence)
                 best = max(best, score)
-                if score >= self.min_support:
+                if score >= needed:
                     accepted = window
                     break
             if windows:

@@ -74,3 +74,28 @@ def test_default_model_streams():
     )))
     assert len(pieces) >= 1 and "4" in "".join(pieces)
     assert gen.ready
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_default_model_logs_its_token_probabilities():
+    """The real model reports each token's log-probability; a question its source cannot answer puts more
+    weight on the decline marker at the first token than one it can."""
+    from rag.confidence import TokenLog, confidence
+
+    gen = build_generator("local", Config.from_env({}))
+
+    def ask(question: str) -> tuple[str, object]:
+        log = TokenLog()
+        prompt = ("Source [1]: The reading room opens at 08:30 and closes at 18:00.\n"
+                  f"Question: {question}\nAnswer in one sentence ending with [1], or reply exactly "
+                  "UNANSWERABLE if the source does not say.")
+        text = "".join(gen.stream(GenerationRequest(
+            messages=({"role": "user", "content": prompt},), question="", passages=(), max_tokens=24,
+            token_log=log)))
+        return text, confidence(log.tokens, "UNANSWERABLE")
+
+    text, sure = ask("When does the reading room close?")
+    assert "18:00" in text and sure is not None and sure.tokens > 0 and sure.answer_logprob <= 0.0
+    _, doubt = ask("How much does a reading room locker cost?")
+    assert doubt is not None and doubt.decline > sure.decline

@@ -245,3 +245,58 @@ def test_cancel_before_the_first_token_reaches_the_backend_and_skips_verificatio
     assert list(events) == []  # no Token, no Final: nobody is waiting for them
     assert seen == [True] and gen.requests[0].cancelled is cancelled
     assert scripted_judge.calls == []
+
+
+class _HesitantGenerator(ScriptedGenerator):
+    """Writes `reply` and logs that the word `doubted` had `runner_up` as a close second; asked to continue an
+    opening (a prefilled assistant message), it writes `continuation`."""
+
+    def __init__(self, reply: str, doubted: str, runner_up: str, continuation: str) -> None:
+        super().__init__(reply)
+        self.doubted, self.runner_up, self.continuation = doubted, runner_up, continuation
+
+    def stream(self, request):
+        from rag.confidence import TokenChoice
+
+        self.requests.append(request)
+        if request.messages[-1]["role"] == "assistant":
+            yield self.continuation
+            return
+        for i, word in enumerate(self.reply.split(" ")):
+            piece = word if i == 0 else " " + word
+            top = {piece: -0.05}
+            if word == self.doubted:
+                top = {piece: -0.6, " " + self.runner_up: -0.9}
+            if request.token_log is not None:
+                request.token_log.add(TokenChoice(piece, top[piece], top))
+            yield piece
+
+
+def _hesitant(monkeypatch, **kw) -> _HesitantGenerator:
+    gen = _HesitantGenerator(**kw)
+    monkeypatch.setitem(generators.GENERATORS, "fake", lambda config: gen)
+    return gen
+
+
+def test_a_failed_draft_gets_one_second_draft_from_the_models_runner_up_reading(monkeypatch, scripted_judge):
+    gen = _hesitant(monkeypatch, reply="The CEO of Microsoft AI is Satya Nadella [2].", doubted="Satya",
+                    runner_up="Mustafa", continuation=" Suleyman [2].")
+    scripted_judge.scores = {"Satya": 0.1, "Mustafa": 0.8}
+    answer = pipeline(second_draft=True).ask("Who is the CEO of Microsoft AI?")
+    assert not answer.refused and answer.text == "The CEO of Microsoft AI is Mustafa Suleyman [1]."
+    assert answer.reasons[0] == Reason.SECOND_DRAFT and answer.citations[0].source == "people.txt"
+    follow = gen.requests[-1]
+    assert follow.messages[-1] == {"role": "assistant", "content": "The CEO of Microsoft AI is Mustafa"}
+    assert follow.messages[:-1] == gen.requests[0].messages and follow.token_log is None
+
+
+def test_a_second_draft_that_fails_too_declines_with_both_scores_and_is_off_by_default(
+        monkeypatch, scripted_judge):
+    _hesitant(monkeypatch, reply="The CEO of Microsoft AI is Satya Nadella [2].", doubted="Satya",
+              runner_up="Mustafa", continuation=" Suleyman [2].")
+    scripted_judge.scores = {"Satya": 0.1, "Mustafa": 0.2}
+    answer = pipeline(second_draft=True).ask("Who is the CEO of Microsoft AI?")
+    assert answer.refused and Reason.SECOND_DRAFT not in answer.reasons and len(answer.support) == 2
+    gen = _hesitant(monkeypatch, reply="The CEO of Microsoft AI is Satya Nadella [2].", doubted="Satya",
+                    runner_up="Mustafa", continuation=" Suleyman [2].")
+    assert pipeline().ask("Who is the CEO of Microsoft AI?").refused and len(gen.requests) == 1

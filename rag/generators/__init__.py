@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from index.errors import ConfigError
 from index.records import Hit
+from rag.confidence import TokenLog
 
 if TYPE_CHECKING:
     from rag.config import Config
@@ -26,7 +27,8 @@ class GenerationRequest:
 
     `passages[i]` is the passage shown to the model as `[i + 1]`. `cancelled` is set by the caller when
     nobody waits for the answer any more (a client that left, a deadline that passed): a backend stops as
-    soon as it can, even before its first token, and ends its stream quietly.
+    soon as it can, even before its first token, and ends its stream quietly. A backend that can read its
+    tokens' log-probabilities records them into `token_log` when one is given.
     """
 
     messages: tuple[dict[str, str], ...]
@@ -38,6 +40,8 @@ class GenerationRequest:
     # Optional helpers the pipeline passes along (e.g. the retriever's embedder for extractive scoring).
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
     cancelled: threading.Event | None = field(default=None, compare=False)
+    # Filled with each token's log-probability by backends that can (rag/confidence.py); None = not wanted.
+    token_log: TokenLog | None = field(default=None, compare=False)
 
     def is_cancelled(self) -> bool:
         return self.cancelled is not None and self.cancelled.is_set()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import BackendError, ModelMissingError
+from rag.confidence import TOP_LOGPROBS
 from rag.config import Config
 from rag.generators import GenerationRequest
 from rag.generators.model_files import resolve_model_path
@@ -164,6 +165,10 @@ class LocalGenerator:
         }
         if request.stop:
             body["stop"] = list(request.stop)
+        log = request.token_log
+        if log is not None:  # costs one softmax per token; the verifier reads the model's own doubt from it
+            body["logprobs"] = True
+            body["top_logprobs"] = TOP_LOGPROBS
         pieces: queue.Queue[object] = queue.Queue()
         closed = threading.Event()  # our consumer stopped reading
 
@@ -175,6 +180,8 @@ class LocalGenerator:
                 if "prompt_progress" not in chunk:  # progress chunks carry no answer text
                     for choice in chunk.get("choices") or ():
                         text = (choice.get("delta") or {}).get("content")
+                        if log is not None and choice.get("logprobs"):
+                            log.add_openai(choice["logprobs"])
                         if text:
                             pieces.put(text)
             return closed.is_set() or request.is_cancelled()  # returning True stops generation
