@@ -21,7 +21,7 @@ import numpy as np
 from index.chunker import CHUNKER_VERSION, chunk_document, embed_text
 from index.embedder import Embedder
 from index.errors import UnreadableFileError
-from index.loaders import iter_files, load_file
+from index.loaders import READER_VERSION, iter_files, load_file
 from index.records import Chunk, Document, content_hash
 from index.store_api import ChangeSet, Store, StoredDocument
 from index.store_stash import EmbedStash
@@ -101,8 +101,10 @@ def _build(
             "Re-embedding everything: the index was built with %r (dim %d), now %r (dim %d).",
             info.embed_model, info.dim, embedder.name, embedder.dim,
         )
-    # the chunker's version is a setting too: a new chunking rule re-chunks (vectors are still reused)
-    settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION}
+    # the chunker's and the readers' versions are settings too: a new chunking rule re-chunks and a new
+    # reading rule re-reads every file (vectors of unchanged chunk texts are still reused)
+    settings = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap, "chunker": CHUNKER_VERSION,
+                "reader": READER_VERSION}
     same_chunking = (
         info is not None and not fresh and all(info.settings.get(k) == v for k, v in settings.items())
     )

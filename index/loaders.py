@@ -33,6 +33,8 @@ from index.errors import UnreadableFileError
 from index.records import Document, content_hash
 from index.unwrap import unwrap
 
+READER_VERSION = 2  # bump when a reader's text changes (2: hard-wrapped lines joined), so indexes re-read
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")

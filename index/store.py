@@ -287,7 +287,7 @@ class IndexStore:
                 f"The index at {index_dir} has vectors of width {index.d}, "
                 f"its manifest says {manifest['dim']}. {_REBUILD}"
             )
-        keep = ("chunk_tokens", "chunk_overlap", "chunker")
+        keep = ("chunk_tokens", "chunk_overlap", "chunker", "reader")
         settings: dict[str, Any] = {k: manifest[k] for k in keep if k in manifest}
         store = cls(
             manifest["embed_model"],

@@ -153,3 +153,26 @@ def test_new_chunker_version_rechunks_and_reuses_vectors(
     report = build_index([corpus], tmp_path / "ix", emb, progress=False)
     assert emb.calls == 0 and report.added == 0
     assert IndexStore.load(tmp_path / "ix").manifest["chunker"] == 99
+
+
+def test_a_new_reader_version_re_reads_unchanged_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    wrapped = ("Requests for more than three days go to the line manager of the team, who then approves\n"
+               "or declines them within five working days of the date on which they were first received.\n")
+    (folder / "leave.md").write_text(wrapped)
+    import index.builder
+    import index.loaders
+
+    monkeypatch.setattr(index.loaders, "unwrap", lambda text: text)  # an older reader: lines kept
+    build_index([folder], tmp_path / "ix", HashingEmbedder(), progress=False)
+    assert "approves\nor" in IndexStore.load(tmp_path / "ix").documents["leave.md"].text
+    monkeypatch.undo()
+    build_index([folder], tmp_path / "ix", HashingEmbedder(), progress=False)  # same reader: not re-read
+    assert "approves\nor" in IndexStore.load(tmp_path / "ix").documents["leave.md"].text
+    monkeypatch.setattr(index.builder, "READER_VERSION", 99)
+    build_index([folder], tmp_path / "ix", HashingEmbedder(), progress=False)
+    store = IndexStore.load(tmp_path / "ix")
+    assert "approves or declines" in store.documents["leave.md"].text and store.manifest["reader"] == 99
