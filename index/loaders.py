@@ -2,8 +2,8 @@
 .docx (python-docx).
 
 `Document.text` is the decoded (or extracted) text that every chunk offset points into: for .txt/.md the
-file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads) and hard-wrapped lines
-joined by a space in place (index/unwrap.py; PDF text too), for the other formats the extracted text.
+file decoded as UTF-8 with line endings made "\n" (what Python's text mode reads), for the other formats
+the extracted text.
 `source` is the path relative to the folder that was indexed. A file that cannot be
 read raises `UnreadableFileError` with the reason; `load_paths` collects those as failures and goes on.
 Files are untrusted: `LoadLimits` bounds file size, decompressed size (.docx is a zip), PDF pages and
@@ -31,9 +31,10 @@ from typing import Any
 from index.boilerplate import is_boilerplate
 from index.errors import UnreadableFileError
 from index.records import Document, content_hash
-from index.unwrap import unwrap
 
-READER_VERSION = 2  # bump when a reader's text changes (2: hard-wrapped lines joined), so indexes re-read
+# Bump when a reader's text changes, so indexes re-read unchanged files. Joining hard-wrapped lines
+# (git history: index/unwrap.py) was measured and not kept: handbook tuning half 0.62 -> 0.54 accuracy.
+READER_VERSION = 1
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ def _read_text(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
             log.warning("%s: not valid UTF-8 (%s); undecodable bytes were replaced.", path, err.reason)
-    return unwrap(text.replace("\r\n", "\n").replace("\r", "\n")), ""
+    return text.replace("\r\n", "\n").replace("\r", "\n"), ""
 
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "form")
@@ -420,7 +421,7 @@ def _read_pdf(path: Path) -> tuple[str, str]:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:  # broken metadata must not lose the text
         meta_title = ""
-    return unwrap(_tidy("\n\n".join(pages))), " ".join(str(meta_title).split())
+    return _tidy("\n\n".join(pages)), " ".join(str(meta_title).split())
 
 
 def _read_docx(path: Path) -> tuple[str, str]:
