@@ -25,7 +25,18 @@ from rag.generators import GENERATORS, GenerationRequest, Generator, build_gener
 from rag.grounding import Grounder
 from rag.judge import build_judge
 from rag.prompt import build_prompt
-from rag.records import DECLINE_MARKER, Answer, Event, Final, Question, Reason, Sources, Token, Turn
+from rag.records import (
+    DECLINE_MARKER,
+    DECLINE_REASONS,
+    Answer,
+    Event,
+    Final,
+    Question,
+    Reason,
+    Sources,
+    Token,
+    Turn,
+)
 from rag.rewrite import standalone_question
 from rag.verifier import Decision, Verifier
 
@@ -238,8 +249,7 @@ class Pipeline:
         return max(1, min(int(k if k is not None else self.config.k), 50))
 
 
-_NOT_RETRIED = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.MODEL_UNSURE,
-                          Reason.EMPTY_DRAFT})
+_NOT_RETRIED = DECLINE_REASONS - {Reason.UNSUPPORTED}  # declined before any sentence was checked
 
 
 def _worth_a_second_draft(decision: Decision) -> bool:
