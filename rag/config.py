@@ -33,6 +33,10 @@ class Config:
     # --- retrieval
     k: int = 5  # passages returned by search / given to the generator at most
     fetch_k: int = 30  # candidates each retriever (dense, BM25) contributes before fusion
+    # --- the prompt: how much of the passages the model reads. Prompt length dominates first-token time on
+    # a CPU (~40-100 prompt tokens/s on 2 cores), so these trade latency for the answer being in view.
+    prompt_passages: int = 3  # passages excerpted for the model (the sources panel still shows all k)
+    prompt_chars: int = 800  # characters of excerpt text over all passages (~200 tokens)
     # --- generation
     backend: str = "local"  # local | openai | extractive
     llm_model: str = ""  # local: packaged model name or GGUF path ("" = qwen2.5-coder-1.5b); openai: a name
@@ -45,6 +49,9 @@ class Config:
     # batch's at 64 and 1.24x at 32, so 64 is the default: a cancel waits at most one batch.
     llm_batch: int = 64
     max_tokens: int = 256
+    # local: llama.cpp's repeat penalty over the last 64 tokens, the prompt's end included (the question and
+    # the last source), so above 1.0 it also pushes the model off the words it should copy from a source.
+    llm_repeat_penalty: float = 1.1
     temperature: float = 0.0
     llm_timeout: float = 120.0  # openai backend: total seconds per generation (connect + first token + all)
     cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
@@ -104,6 +111,12 @@ class Config:
     uploads_dir: str = ""  # default: <index_dir>/uploads, indexed alongside the corpus
     # --- command line (issue 10): `rag ask` / `rag search` through a running `rag serve` (rag/discovery.py)
     server_url: str = ""  # its base URL; "" = the one <index_dir>/serve.json names, if up; off = never
+
+    def __post_init__(self) -> None:
+        for name in ("prompt_passages", "prompt_chars"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"RAG_{name.upper()}={value} must be at least 1; fix or unset it.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -169,7 +169,8 @@ class Pipeline:
             yield final(screened, _ms(started))
             return
 
-        prompt = build_prompt(asked, hits, self.grounder, decline=DECLINE_MARKER)
+        prompt = build_prompt(asked, hits, self.grounder, max_passages=self.config.prompt_passages,
+                              budget_chars=self.config.prompt_chars, decline=DECLINE_MARKER)
         numbered = prompt.passages + tuple(h for h in hits if h not in prompt.passages)
         request = GenerationRequest(
             messages=prompt.messages, question=asked.text, passages=numbered,

@@ -95,6 +95,11 @@ def _with_table_header(text: str, start: int, end: int) -> str:
     return text[header : text.find("\n", header)].strip() + "\n" + body
 
 
+# A polarity word is the yes/no of an echo, not something a source said: "No, you don't need to call done()
+# yourself" to "do I need to call done() myself?" adds only the "don't".
+_NEGATION = re.compile(r"(?i)(?:\w+n['’]t|cannot|never|neither|nor)")
+
+
 def _echo(claim: Claim, question: Question) -> Reason | None:
     """ECHOES_QUESTION when the sentence adds no word and no figure to the question it answers.
 
@@ -107,7 +112,8 @@ def _echo(claim: Claim, question: Question) -> Reason | None:
     asked = f"{question.text} {question.context}"
     if re.search(r"\bor\b", question.text, re.IGNORECASE):
         return None
-    if content_words(claim.text) - content_words(asked) or numbers_of(claim.text) - numbers_of(asked):
+    said = {w for w in content_words(claim.text) if not _NEGATION.fullmatch(w)}
+    if said - content_words(asked) or numbers_of(claim.text) - numbers_of(asked):
         return None
     return Reason.ECHOES_QUESTION
 

@@ -300,3 +300,18 @@ def test_a_second_draft_that_fails_too_declines_with_both_scores_and_is_off_by_d
     gen = _hesitant(monkeypatch, reply="The CEO of Microsoft AI is Satya Nadella [2].", doubted="Satya",
                     runner_up="Mustafa", continuation=" Suleyman [2].")
     assert pipeline().ask("Who is the CEO of Microsoft AI?").refused and len(gen.requests) == 1
+
+
+def test_the_prompt_settings_decide_how_many_passages_the_model_reads(fake_backend):
+    hits = [_hit(f"doc{i}.txt", f"Note {i}\nMicrosoft put ${i} billion into G42 in round {i}.", i)
+            for i in range(1, 5)]
+    gen = fake_backend("Microsoft invested $1.5 billion in G42 [1].")
+    pipeline(hits, prompt_passages=1).ask("How much did Microsoft put into G42?")
+    pipeline(hits, prompt_passages=4, prompt_chars=4000).ask("How much did Microsoft put into G42?")
+    one, four = (r.messages[-1]["content"] for r in gen.requests)
+    assert one.count('"""') == 2 and four.count('"""') == 8
+
+
+def test_a_prompt_budget_below_one_is_a_config_error():
+    with pytest.raises(ConfigError, match="RAG_PROMPT_CHARS=0 must be at least 1"):
+        Config.from_env({"RAG_PROMPT_CHARS": "0"})

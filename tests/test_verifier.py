@@ -171,6 +171,9 @@ def test_a_table_row_reaches_the_judge_with_its_header():
     ("Yes, interns can join the pension plan [1].", "Can interns join the pension plan?"),
     ("No, the pension plan does not accept interns [1].", "does the pension plan accept interns?"),
     ("Because the pension plan accepts interns [1].", "Why does the pension plan accept interns?"),
+    # a contracted negation is the echo's "no", not a word from a source
+    ("No, interns don't join the pension plan themselves [1].", "Do interns join the pension plan?"),
+    ("No, interns can't join the pension plan [1].", "Can interns join the pension plan?"),
 ])
 def test_a_sentence_that_only_echoes_the_question_is_dropped_before_the_judge(draft, question):
     judge = ScriptedJudge()

@@ -160,7 +160,7 @@ class LocalGenerator:
             "stream": True,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "repeat_penalty": 1.1,
+            "repeat_penalty": self.config.llm_repeat_penalty,
             "return_progress": True,  # a callback per prompt batch, so a cancel is seen before the 1st token
         }
         if request.stop:
