@@ -96,7 +96,9 @@ def load_model(path: Path, n_ctx: int, threads: int, batch: int) -> _Loaded:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.sampling.temp = 0.0
-        params.sampling.penalty_repeat = 1.1  # it looped once without a repeat penalty
+        # The server default only; every request sets RAG_LLM_REPEAT_PENALTY (1.0: no loop in 128 tuning
+        # questions, longest draft 187 characters; answers are capped at ANSWER_TOKENS anyway).
+        params.sampling.penalty_repeat = 1.0
         params.verbosity = -1  # llama.cpp's logs would drown the CLI output
         try:
             server = xl.Server(params)
