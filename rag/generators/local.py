@@ -1,7 +1,9 @@
-"""`local` backend: a GGUF chat model run in-process on the CPU through xllamacpp (prebuilt llama.cpp).
+"""`local` backend: a GGUF chat model run in-process on the CPU through xllamacpp (llama.cpp).
 
-Why xllamacpp and not llama-cpp-python: it installs as a prebuilt wheel in seconds, whereas
-llama-cpp-python compiles for ~7 minutes on every fresh machine and CI run. One model instance is kept per
+Why xllamacpp and not llama-cpp-python: it exposes llama.cpp's own server (slots, prompt cache, OpenAI
+request shapes) in-process, and installs as a prebuilt wheel in seconds; `make install` then rebuilds it for
+the machine's CPU once (scripts/install-llama-native.sh: about 1.4x faster prompts with AVX-512, cached per
+CPU, and the prebuilt wheel stays if the build fails). One model instance is kept per
 process (keyed by file and settings) and generations are serialised by a lock; llama.cpp reuses the cached
 prompt prefix automatically, which is why the prompt puts the fixed instructions first.
 Cancelling: the binding only lets us stop from its per-chunk callback, so a stream asks llama.cpp for

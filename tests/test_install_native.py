@@ -1,0 +1,75 @@
+"""`make install` rebuilds llama.cpp for this CPU (scripts/install-llama-native.sh): check that it did."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "install-llama-native.sh"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@pytest.mark.integration
+def test_installed_llama_cpp_uses_this_cpus_vector_units():
+    mark = Path(sys.prefix) / ".llama-build"
+    if not mark.exists():
+        pytest.skip("xllamacpp was not installed by `make install` (no .llama-build in the environment)")
+    state = mark.read_text().strip()
+    if state.startswith("prebuilt"):
+        pytest.skip(f"make install kept the prebuilt xllamacpp wheel: {state.removeprefix('prebuilt ')}")
+    import xllamacpp
+
+    parts = (s.partition("=") for s in xllamacpp.get_system_info().split("|"))
+    info = {k.strip(): v.strip() for k, _, v in parts}
+    flags = _cpu_flags()
+    # The prebuilt wheel reports AVX2 only; a native build reports what the CPU has.
+    if "avx512f" in flags:
+        assert info.get("AVX512") == "1", info
+    if "avx512_vnni" in flags:
+        assert info.get("AVX512_VNNI") == "1", info
+    if "avx2" in flags:
+        assert info.get("AVX2") == "1", info
+
+
+@pytest.mark.unit
+def test_opting_out_keeps_the_prebuilt_wheel_and_says_so(tmp_path):
+    fake_bin = tmp_path / "venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    out = subprocess.run(["bash", str(SCRIPT), str(fake_bin / "python")], capture_output=True, text=True,
+                         env={**os.environ, "RAG_NATIVE_LLAMA": "0"}, check=True)
+    assert "RAG_NATIVE_LLAMA=0" in out.stdout
+    assert (tmp_path / "venv" / ".llama-build").read_text().startswith("prebuilt")
+
+
+@pytest.mark.unit
+def test_a_missing_compiler_keeps_the_prebuilt_wheel(tmp_path):
+    fake_bin = tmp_path / "venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    # Only what the script needs before its compiler check: no cmake, no c++.
+    for tool in ("uname", "bash", "echo", "dirname"):
+        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True)
+        path = found.stdout.strip()
+        if path:
+            (tools / tool).symlink_to(path)
+    out = subprocess.run(["bash", str(SCRIPT), str(fake_bin / "python")], capture_output=True, text=True,
+                         env={"PATH": str(tools), "HOME": str(tmp_path)}, check=True)
+    if "not x86-64 Linux" in out.stdout:
+        pytest.skip("the compiler check only runs on x86-64 Linux")
+    assert "cmake is missing" in out.stdout
+    assert (tmp_path / "venv" / ".llama-build").read_text().strip() == "prebuilt cmake missing"
