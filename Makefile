@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	# CPU build first: an unpinned torch (pulled by sentence-transformers) is a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	# llama.cpp rebuilt for this CPU (about 1.4x faster prompts with AVX-512; cached per CPU, falls back to
-	# the prebuilt wheel on any failure; RAG_NATIVE_LLAMA=0 skips it).
+	# llama.cpp rebuilt for this CPU when it has AVX-512/AVX-VNNI/AMX (about 1.4x faster prompts; cached
+	# per CPU, falls back to the prebuilt wheel on any failure; RAG_NATIVE_LLAMA=0 skips it, =1 forces it).
 	bash scripts/install-llama-native.sh $(BIN)/python
 	touch $(STAMP)
 

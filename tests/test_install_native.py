@@ -56,19 +56,38 @@ def test_opting_out_keeps_the_prebuilt_wheel_and_says_so(tmp_path):
 
 
 @pytest.mark.unit
+def test_a_cpu_with_nothing_beyond_avx2_keeps_the_prebuilt_wheel(tmp_path):
+    fake_bin = tmp_path / "venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma f16c bmi2\n")
+    out = subprocess.run(["bash", str(SCRIPT), str(fake_bin / "python")], capture_output=True, text=True,
+                         env={**os.environ, "RAG_NATIVE_LLAMA": "auto", "RAG_CPUINFO": str(cpuinfo)},
+                         check=True)
+    if "not x86-64 Linux" in out.stdout:
+        pytest.skip("the CPU check only runs on x86-64 Linux")
+    assert "no AVX-512" in out.stdout
+    assert (tmp_path / "venv" / ".llama-build").read_text().strip() == "prebuilt no vector units beyond AVX2"
+
+
+@pytest.mark.unit
 def test_a_missing_compiler_keeps_the_prebuilt_wheel(tmp_path):
     fake_bin = tmp_path / "venv" / "bin"
     fake_bin.mkdir(parents=True)
     tools = tmp_path / "tools"
     tools.mkdir()
+    # A CPU the default (auto) builds for, so the script reaches its compiler check on any machine.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx avx2 avx512f avx512_vnni\n")
     # Only what the script needs before its compiler check: no cmake, no c++.
-    for tool in ("uname", "bash", "echo", "dirname"):
+    for tool in ("uname", "bash", "echo", "dirname", "grep"):
         found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True)
         path = found.stdout.strip()
         if path:
             (tools / tool).symlink_to(path)
     out = subprocess.run(["bash", str(SCRIPT), str(fake_bin / "python")], capture_output=True, text=True,
-                         env={"PATH": str(tools), "HOME": str(tmp_path)}, check=True)
+                         env={"PATH": str(tools), "HOME": str(tmp_path), "RAG_CPUINFO": str(cpuinfo)},
+                         check=True)
     if "not x86-64 Linux" in out.stdout:
         pytest.skip("the compiler check only runs on x86-64 Linux")
     assert "cmake is missing" in out.stdout
