@@ -3,8 +3,11 @@
 Sections (each can be skipped):
   disconnects  real `rag serve` (local model) on loopback: one stream and 20 streams abandoned after the
                first token; ms until /api/health shows no slot held and nobody waiting; /api/ask after.
-  load         real `rag serve` (extractive) with 16/32/64 concurrent loopback clients asking for
-               --seconds each: answers/s, p50/p99 latency, errors, server RSS before/after.
+  midprompt    real `rag serve` (local model), one server per --batches value: streams closed 1 s after
+               their sources, while the model reads its prompt; ms until the slot is free.
+  load         real `rag serve` (extractive) with 1/16/32/64 concurrent loopback clients asking for
+               --seconds each: answers/s, p50/p99 latency, errors, server RSS before/after; one server
+               per --slots value (RAG_CPU_SLOTS), side by side in one run.
   ingest       hostile files, one `load_file` per child process: time and peak memory per file.
   fuzz         random damage to index files (IndexStore.load) and random API bodies (in-process app):
                cases tried, cases ending in a traceback / HTTP 500 (must be 0).
@@ -106,7 +109,42 @@ def abandon(url: str, question: str) -> None:
                 return
 
 
+def abandon_mid_prompt(url: str, question: str, after_s: float) -> None:
+    """Close the stream `after_s` after its sources arrive, while the model still reads its prompt.
+
+    This is the case `RAG_LLM_BATCH` governs: llama.cpp sees a cancel only between prompt batches. With
+    a ~250-token uncached prompt at 50-80 tokens/s, 1 s lands inside the prompt.
+    """
+    with httpx.stream("POST", url + "/api/ask/stream", json={"question": question}, timeout=120) as r:
+        for line in r.iter_lines():
+            if line == "event: sources":
+                break
+        time.sleep(after_s)  # nothing is read meanwhile: the tab is gone; leaving the block closes it
+
+
 # --- sections
+
+
+def mid_prompt(index_dir: Path, batches: list[int]) -> list[Row]:
+    """One server per prompt batch size, side by side in one run: ms from close to slot free."""
+    rows: list[Row] = []
+    for batch in batches:
+        with Served(index_dir, "local", RAG_QUEUE_MAX="32", RAG_LLM_BATCH=str(batch)) as s:
+            httpx.post(s.url + "/api/ask", json={"question": QUESTIONS[2]}, timeout=300)  # load + warm
+            freed = []
+            for i in range(5):
+                # A question not asked before, so its passages are not in llama.cpp's prompt cache.
+                abandon_mid_prompt(s.url, QUESTIONS[i % 4] + f" (variant {i} {batch})", 1.0)
+                freed.append(s.idle_after(time.perf_counter()))
+            rows.append(
+                (
+                    f"disconnect mid-prompt, RAG_LLM_BATCH={batch} (local model)",
+                    "close the stream 1 s after its sources, before the first token (5 questions)",
+                    "slot free within 1000 ms",
+                    f"free after {statistics.median(freed):.0f} ms median, {max(freed):.0f} ms max",
+                )
+            )
+    return rows
 
 
 def disconnects(index_dir: Path) -> list[Row]:
@@ -160,11 +198,20 @@ def _client(url: str, i: int, end: float, lat: list[float], errors: dict[int, in
                     errors[r.status_code] = errors.get(r.status_code, 0) + 1
 
 
-def load(index_dir: Path, seconds: float) -> list[Row]:
+def load(index_dir: Path, seconds: float, slots: list[str]) -> list[Row]:
+    """One server per `RAG_CPU_SLOTS` value, so serialised and concurrent are measured in one run."""
     rows: list[Row] = []
-    with Served(index_dir, "extractive", RAG_QUEUE_MAX="128") as s:
+    for slot in slots:
+        rows.extend(_load_steps(index_dir, seconds, slot))
+    return rows
+
+
+def _load_steps(index_dir: Path, seconds: float, slot: str) -> list[Row]:
+    rows: list[Row] = []
+    env = {"RAG_QUEUE_MAX": "128"} | ({"RAG_CPU_SLOTS": slot} if slot != "default" else {})
+    with Served(index_dir, "extractive", **env) as s:
         httpx.post(s.url + "/api/ask", json={"question": QUESTIONS[0]}, timeout=120)
-        for clients in (16, 32, 64):
+        for clients in (1, 16, 32, 64):
             before = rss_mb(s.proc.pid)
             lat: list[float] = []
             errors: dict[int, int] = {}
@@ -183,7 +230,7 @@ def load(index_dir: Path, seconds: float) -> list[Row]:
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
             rows.append(
                 (
-                    f"load, {clients} clients (extractive)",
+                    f"load, {clients} clients (extractive, RAG_CPU_SLOTS={slot})",
                     f"{clients} loopback clients asking for {seconds:g} s",
                     "all answered or 503 Retry-After; no 500",
                     f"{len(lat) / took:.1f} answers/s, p50 {p50:.2f} s, p99 {p99:.2f} s, "
@@ -398,9 +445,18 @@ def kill(tmp: Path, seeds: Path, rounds: int) -> list[Row]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["disconnects", "load", "ingest", "fuzz", "kill"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["disconnects", "midprompt", "load", "ingest", "fuzz", "kill"],
+    )
+    ap.add_argument(
+        "--batches", type=int, nargs="*", default=[64, 32], help="RAG_LLM_BATCH values for midprompt"
     )
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each load step")
+    ap.add_argument(
+        "--slots", nargs="*", default=["default"], help="RAG_CPU_SLOTS values for load, e.g. 1 default"
+    )
     ap.add_argument("--fuzz-cases", type=int, default=300)
     ap.add_argument("--kills", type=int, default=10)
     args = ap.parse_args()
@@ -409,7 +465,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-hardening-") as t:
         tmp = Path(t)
         index_dir = tmp / "ix"
-        if {"disconnects", "load"} - set(args.skip):
+        if {"disconnects", "midprompt", "load"} - set(args.skip):
             subprocess.run(
                 [PY, "-m", "rag", "index", str(seeds)],
                 check=True,
@@ -418,7 +474,8 @@ def main() -> int:
             )
         for name, run in (
             ("disconnects", lambda: disconnects(index_dir)),
-            ("load", lambda: load(index_dir, args.seconds)),
+            ("midprompt", lambda: mid_prompt(index_dir, args.batches)),
+            ("load", lambda: load(index_dir, args.seconds, args.slots)),
             ("ingest", lambda: ingest(tmp)),
             ("fuzz", lambda: fuzz(tmp, seeds, args.fuzz_cases)),
             ("kill", lambda: kill(tmp, seeds, args.kills)),
