@@ -133,7 +133,8 @@ def mid_prompt(index_dir: Path, batches: list[int]) -> list[Row]:
             httpx.post(s.url + "/api/ask", json={"question": QUESTIONS[2]}, timeout=300)  # load + warm
             freed = []
             for i in range(5):
-                # A question not asked before, so its passages are not in llama.cpp's prompt cache.
+                # Consecutive questions differ, and llama.cpp's cache keeps only the previous prompt,
+                # so this one's passages are read anew (~250 tokens): 1 s lands mid-prompt.
                 abandon_mid_prompt(s.url, QUESTIONS[i % 4] + f" (variant {i} {batch})", 1.0)
                 freed.append(s.idle_after(time.perf_counter()))
             rows.append(

