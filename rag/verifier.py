@@ -106,7 +106,11 @@ def _echo(claim: Claim, question: Question) -> Reason | None:
     "Yes, you can get an e-bike through the lease scheme in Manchester" to "Can I get an e-bike through the
     lease scheme in Manchester?" states nothing a source said; only its yes/no is new, and the judge cannot
     check a bare polarity reliably (on the tuning halves it scored such echoes 0.46-0.70, right and wrong
-    alike). A choice question ("… per file or per upload?") is answered in its own words, so it is exempt.
+    alike). Reading the yes/no off the source instead was tried and measured: the same model asked "yes, no
+    or unclear?" of the sentence that best matches the question gave the draft's polarity 0.38-0.80 of the
+    probability on right drafts and 0.37-0.83 on wrong ones (29 echoes over the tuning and held-out halves),
+    so no threshold separates them and echoes stay declined. A choice question ("… per file or per
+    upload?") is answered in its own words, so it is exempt.
     Example: _echo(Claim("No, contractors do not get it.", ()), Question("Do contractors get it?")) -> ECHOES…
     """
     asked = f"{question.text} {question.context}"
