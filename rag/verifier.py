@@ -109,7 +109,9 @@ def _echo(claim: Claim, question: Question) -> Reason | None:
     alike). Reading the yes/no off the source instead was tried and measured: the same model asked "yes, no
     or unclear?" of the sentence that best matches the question gave the draft's polarity 0.38-0.80 of the
     probability on right drafts and 0.37-0.83 on wrong ones (29 echoes over the tuning and held-out halves),
-    so no threshold separates them and echoes stay declined. A choice question ("… per file or per
+    so no threshold separates them. Quoting instead the best-matching source sentence whose negation agrees
+    with the draft, when the support judge finds it answers the question, gained 1 right answer and added 5
+    wrong ones over the same 29 echoes. So echoes stay declined. A choice question ("… per file or per
     upload?") is answered in its own words, so it is exempt.
     Example: _echo(Claim("No, contractors do not get it.", ()), Question("Do contractors get it?")) -> ECHOES…
     """
