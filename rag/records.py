@@ -63,7 +63,6 @@ class Reason(StrEnum):
     CITATION_ADDED = "citation_added"  # the sentence cited nothing; the supporting passage is cited
     SENTENCE_DROPPED = "sentence_dropped"  # one sentence was unsupported and removed, others kept
     SECOND_DRAFT = "second_draft"  # the first draft failed; the model's most likely other reading held
-    QUOTED = "quoted"  # no sentence of the draft held; the source's own sentence is shown as the answer
 
 
 DECLINE_REASONS = frozenset({Reason.NO_PASSAGES, Reason.OFF_TOPIC, Reason.MODEL_DECLINED, Reason.MODEL_UNSURE,
