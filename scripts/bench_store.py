@@ -2,6 +2,9 @@
 
 Sections (`--sections`, default startup, search, index):
   startup  save, then load (open + first keyword search) a FAISS index of N synthetic chunks; peak RSS
+  bm25     the FAISS folder's keyword index built from N synthetic chunks two ways, each in a fresh process:
+           bm25s's own path (lists of token strings) against ours (int32 id arrays, index.store.token_ids);
+           build time, memory added by the build (peak RSS over the texts alone), same top 10 or not
   search   per size: build each store once in --work (reused later), open time and memory, then dense /
            keyword / fusion / retrieval p50/p90, recall@10 against exact, and for PostgreSQL's ts_rank_idf
            the rows ranked, the share of provably exact top 30s and the overlap with unbounded ranking
@@ -154,6 +157,54 @@ def section_startup(sizes: list[int], work: Path, ann_threshold: int) -> None:
         disk = sum(f.stat().st_size for f in ix.rglob("*") if f.is_file()) / 1e6
         out = _subprocess_load(ix)
         print(f"{n:>9} {save_s:>8.1f} {disk:>8.0f} {out['load']:>8.2f} {out['kw']:>9.2f} {out['rss']:>8.0f}")
+
+
+_BM25_BUILD = """
+import json, re, sys, time
+sys.path.insert(0, {root!r})
+import numpy as np
+import bm25s
+from index.store import build_bm25
+from index.tokens import keyword_tokens
+texts = json.load(open({texts!r}))
+queries = ["how to open a file", "raise an exception", "default value of timeout", "iterate over a dict",
+           "regular expression match", "thread safe queue", "encode unicode string", "sort a list by key"]
+def hwm():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
+before = hwm()
+t = time.perf_counter()
+if {strings!r}:  # bm25s's documented input: every chunk as a list of token strings
+    bm = bm25s.BM25()
+    bm.index([keyword_tokens(x) or ["\\x00"] for x in texts], show_progress=False)
+else:
+    bm = build_bm25(texts)
+took = time.perf_counter() - t
+tops = [[int(i) for i in np.argsort(-bm.get_scores(keyword_tokens(q)), kind="stable")[:10]] for q in queries]
+print(json.dumps({{"build": took, "added": hwm() - before, "tops": tops}}))
+"""
+
+
+def section_bm25(sizes: list[int], work: Path) -> None:
+    import json
+    import subprocess
+
+    print("\n## bm25: keyword index build, bm25s token strings vs int32 id arrays (ours), fresh process each")
+    print(f"{'chunks':>9} {'strings s':>10} {'ids s':>7} {'strings +MB':>12} {'ids +MB':>8} {'ratio':>6} "
+          "same top10")
+    for n in sizes:
+        texts, _ = synthetic(n)
+        path = work / f"bm25-texts-{n}.json"
+        path.write_text(json.dumps(texts), encoding="utf-8")
+        runs = []
+        for strings in (True, False):
+            code = _BM25_BUILD.format(root=str(ROOT), texts=str(path), strings=strings)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        a, b = runs
+        same = sum(x == y for x, y in zip(a["tops"], b["tops"], strict=True))
+        print(f"{n:>9} {a['build']:>10.1f} {b['build']:>7.1f} {a['added']:>12.0f} {b['added']:>8.0f} "
+              f"{a['added'] / max(b['added'], 1):>6.1f} {same}/{len(a['tops'])}")
+        path.unlink()
 
 
 def _subprocess_load(ix: Path) -> dict[str, float]:
@@ -872,10 +923,13 @@ def main() -> int:
     parser.add_argument("--work", default="", help="scratch folder (default: a temp folder)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-store-"))
+    work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (shared machine: figures are rough)")
     if "startup" in args.sections:
         section_startup(args.sizes, work, args.ann_threshold)
+    if "bm25" in args.sections:
+        section_bm25(args.sizes, work)
     if "index" in args.sections:
         section_index(work, Path(args.corpus), args.files, args.stores, min(args.queries, 200), args.reuse)
     if "quality" in args.sections:

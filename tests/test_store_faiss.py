@@ -104,3 +104,19 @@ def _small_batches(real):  # type: ignore[no-untyped-def]
         return real(texts, embedder, progress, keys, stash, batch=4)
 
     return run
+
+
+def test_keyword_index_from_id_arrays_scores_like_bm25s_own_string_path() -> None:
+    """build_bm25 feeds bm25s int32 id arrays (index.store.token_ids) to save memory; the scores must be
+    those of bm25s's documented input, lists of token strings, including for an empty chunk."""
+    import bm25s
+
+    texts = ["Paid leave is 26 days a year.", "", "Leave carried over expires on 31 March.",
+             "Sick leave: tell your line manager before 10:00.", "Parking permits are for staff only."]
+    ours = build_bm25(texts)
+    theirs = bm25s.BM25()
+    theirs.index([keyword_tokens(t) or ["\x00"] for t in texts], show_progress=False)
+    for query in ("leave", "carried over leave March", "parking staff", "nothing matches this"):
+        tokens = keyword_tokens(query)
+        np.testing.assert_allclose(ours.get_scores(tokens), theirs.get_scores(tokens), rtol=1e-6)
+    assert ours.get_scores(keyword_tokens("leave")).argmax() in (0, 2, 3)
