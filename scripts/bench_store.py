@@ -143,12 +143,14 @@ def section_startup(sizes: list[int], work: Path, ann_threshold: int) -> None:
     from index.store_faiss import FaissStore
 
     print("\n## startup (FAISS folder): save once, then open + first keyword search, in a fresh process")
-    print(f"{'chunks':>9} {'save s':>8} {'disk MB':>8} {'load s':>8} {'1st kw s':>9} {'RSS MB':>8}")
+    print(f"{'chunks':>9} {'save s':>8} {'disk MB':>8} {'load s':>8} {'1st kw s':>9} {'RSS MB':>8} "
+          f"{'data RSS MB':>12} {'save RSS MB':>12}")
     for n in sizes:
         texts, vecs = synthetic(n)
         ix = work / f"faiss-{n}"
         store = FaissStore(ix, must_exist=False, ann_threshold=ann_threshold)
         changes = change_set(texts, vecs)
+        held = rss_mb()  # peak with the synthetic texts, vectors and change set in memory
         t0 = time.perf_counter()
         store.apply(changes)
         save_s = time.perf_counter() - t0
@@ -156,7 +158,9 @@ def section_startup(sizes: list[int], work: Path, ann_threshold: int) -> None:
         gc.collect()
         disk = sum(f.stat().st_size for f in ix.rglob("*") if f.is_file()) / 1e6
         out = _subprocess_load(ix)
-        print(f"{n:>9} {save_s:>8.1f} {disk:>8.0f} {out['load']:>8.2f} {out['kw']:>9.2f} {out['rss']:>8.0f}")
+        # peaks of this process (sizes ascending): before the save, and with it
+        print(f"{n:>9} {save_s:>8.1f} {disk:>8.0f} {out['load']:>8.2f} {out['kw']:>9.2f} {out['rss']:>8.0f} "
+              f"{held:>12.0f} {rss_mb():>12.0f}")
 
 
 _BM25_BUILD = """

@@ -120,3 +120,25 @@ def test_keyword_index_from_id_arrays_scores_like_bm25s_own_string_path() -> Non
         tokens = keyword_tokens(query)
         np.testing.assert_allclose(ours.get_scores(tokens), theirs.get_scores(tokens), rtol=1e-6)
     assert ours.get_scores(keyword_tokens("leave")).argmax() in (0, 2, 3)
+
+
+def test_a_first_build_keeps_the_change_sets_vectors_without_a_copy(tmp_path: Path) -> None:
+    """At a million chunks a copy of the vectors is 1.5 GB of peak memory; a first build needs none, and
+    a later write that appends must still store every row in chunk order."""
+    from index.records import Chunk, Document
+    from index.store_api import ChangeSet
+
+    def change(name: str, rows: np.ndarray) -> ChangeSet:
+        doc = Document(f"d-{name}", f"{name}.txt", name, f"Text about {name}.")
+        chunk = Chunk(f"{len(name):016x}", doc.id, doc.source, name, doc.text, 0, len(doc.text))
+        return ChangeSet("fake", 4, {}, [doc], [chunk], rows, [f"k-{name}"])
+
+    store = FaissStore(tmp_path / "ix", must_exist=False)
+    first = change("alpha", np.eye(4, dtype=np.float32)[:1])
+    store.apply(first)
+    assert store.state is not None and np.shares_memory(store.state.vectors, first.vectors)
+    store.apply(change("beta", np.eye(4, dtype=np.float32)[1:2]))
+    assert [c.source for c in store.chunks] == ["alpha.txt", "beta.txt"]
+    np.testing.assert_array_equal(store.state.vectors, np.eye(4, dtype=np.float32)[:2])
+    reopened = FaissStore(tmp_path / "ix")
+    assert reopened.search_dense(np.eye(4, dtype=np.float32)[1], 1)[0][0].source == "beta.txt"
