@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from index.chunk_table import ChunkTable, chunk_ids, chunk_sources
 from index.errors import IndexCorruptError, IndexMissingError
 from index.records import Chunk, Document
 from index.store import MANIFEST, IndexStore, write_lock
@@ -87,7 +88,7 @@ class FaissStore:
         return self._view.state.documents if self._view is not None else {}
 
     @property
-    def chunks(self) -> list[Chunk]:
+    def chunks(self) -> Sequence[Chunk]:
         return self._view.state.chunks if self._view is not None else []
 
     def info(self) -> StoreInfo | None:
@@ -111,8 +112,8 @@ class FaissStore:
             return {}
         s = self._view.state
         ids: dict[str, list[str]] = {}
-        for c in s.chunks:
-            ids.setdefault(c.source, []).append(c.id)
+        for cid, source in zip(chunk_ids(s.chunks), chunk_sources(s.chunks), strict=True):
+            ids.setdefault(source, []).append(cid)
         return {
             d.source: StoredDocument(
                 d.source, d.id, d.path, d.mtime, len(d.text), tuple(ids.get(d.source, ()))
@@ -121,7 +122,10 @@ class FaissStore:
         }
 
     def chunks_of(self, source: str) -> list[Chunk]:
-        return [c for c in self.chunks if c.source == source]
+        chunks = self.chunks
+        if isinstance(chunks, ChunkTable):
+            return [chunks[i] for i in chunks.rows_of(source)]
+        return [c for c in chunks if c.source == source]
 
     def known_vectors(self, embed_keys: Sequence[str]) -> dict[str, np.ndarray]:
         if self._view is None:
@@ -215,13 +219,13 @@ class FaissStore:
             documents[d.source] = d  # a replaced document keeps its place, a new one goes last
         n_old = len(old.chunks) if old else 0
         rows: dict[str, list[int]] = {}
-        for i, c in enumerate(old.chunks if old else ()):
-            rows.setdefault(c.source, []).append(i)
+        for i, source in enumerate(chunk_sources(old.chunks) if old else ()):
+            rows.setdefault(source, []).append(i)
         fresh: dict[str, list[int]] = {}
         for i, c in enumerate(changes.chunks):
             fresh.setdefault(c.source, []).append(n_old + i)
         order = [i for s in documents for i in (fresh[s] if s in fresh else rows.get(s, []))]
-        all_chunks = (old.chunks if old else []) + list(changes.chunks)
+        all_chunks = (list(old.chunks) if old else []) + list(changes.chunks)
         keys = (old._keys() if old else []) + list(changes.embed_keys)
         parts = [v for v in (old.vectors if old else None, changes.vectors) if v is not None and len(v)]
         # No copy where none is needed (a first build or a rebuild, rows in order): at a million chunks each

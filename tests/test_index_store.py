@@ -104,7 +104,7 @@ def test_consistent_but_wrong_docstore(built: Path) -> None:
     """A docstore that passes its checksum but does not match the vectors is still caught."""
     data = _data(built)
     raw = json.loads((data / DOCSTORE_FILE).read_text())
-    raw["chunks"] = raw["chunks"][:-1]
+    raw["chunks"] = {column: values[:-1] for column, values in raw["chunks"].items()}  # one chunk fewer
     (data / DOCSTORE_FILE).write_text(json.dumps(raw))
     manifest = json.loads((built / MANIFEST).read_text())
     import hashlib
@@ -179,3 +179,59 @@ def test_concurrent_writers_take_turns(tmp_path: Path, seeds_dir: Path) -> None:
     assert not errors
     assert len(IndexStore.load(out).documents) == 5
     assert len([p for p in out.iterdir() if p.name.startswith("data-")]) == 1
+
+
+def _reseal_docstore(index_dir: Path, raw: dict) -> None:
+    import hashlib
+
+    data = _data(index_dir)
+    (data / DOCSTORE_FILE).write_text(json.dumps(raw))
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    manifest["sha256"][DOCSTORE_FILE] = hashlib.sha256((data / DOCSTORE_FILE).read_bytes()).hexdigest()
+    (index_dir / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_docstore_of_one_object_per_chunk_still_loads(built: Path) -> None:
+    """Indexes written before the column docstore (format 1) open with the same chunks and keys."""
+    new = IndexStore.load(built)
+    raw = json.loads((_data(built) / DOCSTORE_FILE).read_text())
+    assert raw["format"] == 2 and set(raw["chunks"]) == {"id", "doc", "start", "end", "embed_key"}
+    docs = raw["documents"]
+    cols = raw["chunks"]
+    raw["format"] = 1
+    raw["chunks"] = [
+        {"id": i, "doc_id": docs[d]["id"], "source": docs[d]["source"], "start": s, "end": e, "embed_key": k}
+        for i, d, s, e, k in zip(
+            cols["id"], cols["doc"], cols["start"], cols["end"], cols["embed_key"], strict=True
+        )
+    ]
+    _reseal_docstore(built, raw)
+    old = IndexStore.load(built)
+    assert list(old.chunks) == list(new.chunks) and old.embed_keys == new.embed_keys
+    assert old.chunks == new.chunks  # a table compares equal to the same chunks
+    np.testing.assert_array_equal(old.vectors, new.vectors)
+
+
+def test_chunk_offsets_outside_their_document_fail_at_load_not_at_query(built: Path) -> None:
+    """Chunks are made from the columns when read, so the columns are checked when the index is opened."""
+    raw = json.loads((_data(built) / DOCSTORE_FILE).read_text())
+    length = len(raw["documents"][raw["chunks"]["doc"][0]]["text"])
+    raw["chunks"]["end"][0] = length + 1
+    _reseal_docstore(built, raw)
+    with pytest.raises(IndexCorruptError, match="outside its document"):
+        IndexStore.load(built)
+
+
+def test_a_loaded_table_reads_like_the_chunks_that_were_saved(tmp_path: Path, seeds_dir: Path) -> None:
+    from index.store_faiss import FaissStore
+
+    build_index([seeds_dir], tmp_path / "ix", HashingEmbedder(), progress=False)
+    saved = list(IndexStore.load(tmp_path / "ix").chunks)
+    reopened = FaissStore(tmp_path / "ix")
+    table = reopened.chunks
+    assert type(table).__name__ == "ChunkTable" and table == saved and table[-1] == saved[-1]
+    assert table[1:3] == saved[1:3]
+    source = saved[0].source
+    assert reopened.chunks_of(source) == [c for c in saved if c.source == source]
+    with pytest.raises(IndexError):
+        table[len(saved)]
