@@ -138,12 +138,7 @@ class IndexStore:
         """A bm25s index over the chunks (title + text), row i = chunks[i]; None when there are no chunks."""
         if self._bm25 is None and self.chunks:
             if self._bm25_dir is not None:
-                import bm25s
-
-                # memory-mapped: a large index starts without reading (or re-tokenising) the corpus
-                self._bm25 = bm25s.BM25.load(
-                    str(self._bm25_dir), mmap=True, show_progress=False, **BM25_FILES
-                )
+                self._bm25 = load_bm25(self._bm25_dir, len(self.chunks))
             else:
                 self._bm25 = build_bm25(
                     [c.text if not c.title else f"{c.title}\n{c.text}" for c in self.chunks]
@@ -302,6 +297,13 @@ class IndexStore:
         _tune(index)
         if any(n.startswith(BM25_PREFIX) for n in files):
             store._bm25_dir = data
+            try:  # at load, not at the first search: damage must end here, in one clear error
+                store.keyword_index()
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, EOFError) as err:
+                raise IndexCorruptError(
+                    f"The index at {index_dir} has a damaged keyword index ({type(err).__name__}: "
+                    f"{str(err)[:120]}). {_REBUILD}"
+                ) from err
         return store
 
 
@@ -405,6 +407,33 @@ def build_bm25(texts: list[str]) -> Any:
     logging.getLogger("bm25s").setLevel(logging.ERROR)
     bm25 = bm25s.BM25()
     bm25.index(token_ids(texts), show_progress=False)
+    return bm25
+
+
+def load_bm25(data: Path, n_chunks: int) -> Any:
+    """The saved bm25s index of a data folder, memory-mapped (a large index starts without reading or
+    re-tokenising the corpus), checked against the chunk count; ValueError when its arrays do not fit
+    together (files that pass their checksums may still have been written by something else)."""
+    import bm25s
+
+    bm25 = bm25s.BM25.load(str(data), mmap=True, show_progress=False, **BM25_FILES)
+    scores = bm25.scores
+    indptr, indices, values = scores["indptr"], scores["indices"], scores["data"]
+    if int(scores["num_docs"]) != n_chunks:
+        raise ValueError(f"{scores['num_docs']} keyword rows for {n_chunks} chunks")
+    if not isinstance(bm25.vocab_dict, dict) or indptr.ndim != 1 or len(indptr) < 1:
+        raise ValueError("the keyword vocabulary does not match its postings")
+    # one column of postings per token; bm25s keeps an extra "" in the vocabulary that has none (and that
+    # our tokenizer never asks for)
+    columns = len(indptr) - 1
+    if not all(type(i) is int and 0 <= i < columns for t, i in bm25.vocab_dict.items() if t):
+        raise ValueError("the keyword vocabulary holds an id outside its postings")
+    if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu" or len(indices) != len(values):
+        raise ValueError("the keyword postings are not integer arrays of one length")
+    if int(indptr[0]) != 0 or int(indptr[-1]) != len(indices) or (np.diff(indptr) < 0).any():
+        raise ValueError("the keyword postings' offsets are out of order")
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n_chunks):
+        raise ValueError("a keyword posting points at no chunk")
     return bm25
 
 

@@ -64,7 +64,7 @@ def _loads_or_fails_cleanly(ix: Path) -> None:
 
 @FUZZ
 @given(
-    field=st.sampled_from(["format", "embed_model", "dim", "data", "sha256", "chunk_tokens"]),
+    field=st.sampled_from(["format", "embed_model", "dim", "data", "sha256", "bm25_sha256", "chunk_tokens"]),
     value=JSON_VALUES,
 )
 def test_manifest_field_of_any_type(pristine, tmp_path, field, value):
@@ -130,6 +130,80 @@ def test_docstore_values_of_any_type(pristine, tmp_path, path, value):
     store.write_text(json.dumps(doc))
     _reseal(ix)
     _loads_or_fails_cleanly(ix)
+
+
+BM25_NAMES = ["bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy", "bm25-vocab.json", "bm25-params.json"]
+
+
+def _reseal_keywords(ix: Path) -> None:
+    manifest = json.loads((ix / MANIFEST).read_text())
+    data = ix / manifest["data"]
+    manifest["bm25_sha256"] = {
+        n: hashlib.sha256((data / n).read_bytes()).hexdigest() for n in manifest["bm25_sha256"]
+    }
+    (ix / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _searches_or_fails_cleanly(ix: Path) -> None:
+    """The keyword index is read when the index is opened: damage ends there, in one of our errors; an
+    index that opens must then answer keyword searches without a traceback."""
+    from index.store_faiss import FaissStore
+
+    try:
+        store = FaissStore(ix, embedder_name="fake-hash")
+    except RagError as err:
+        assert "\n" not in str(err) and "rag index" in str(err).lower()
+        return
+    for query in ("Microsoft OpenAI investment", "Nadella", "zzzz unknown"):
+        store.search_keyword(query, 5)
+
+
+@FUZZ
+@given(
+    which=st.sampled_from(BM25_NAMES), cut=st.floats(0, 1), junk=st.binary(max_size=64), reseal=st.booleans()
+)
+def test_damaged_keyword_files(pristine, tmp_path, which, cut, junk, reseal):
+    ix = _copy(pristine, tmp_path)
+    path = _data(ix) / which
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * cut)] + junk)
+    if reseal:
+        _reseal_keywords(ix)
+    _searches_or_fails_cleanly(ix)
+
+
+@FUZZ
+@given(
+    which=st.sampled_from(["bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy"]),
+    values=st.lists(st.integers(-(2**31), 2**31 - 1), max_size=40),
+    as_float=st.booleans(),
+)
+def test_keyword_arrays_of_the_wrong_shape_or_range(pristine, tmp_path, which, values, as_float):
+    """Well-formed .npy files holding arrays that do not fit the rest of the keyword index."""
+    import numpy as np
+
+    ix = _copy(pristine, tmp_path)
+    path = _data(ix) / which
+    original = np.load(path)
+    if values:
+        kind = np.float32 if as_float else original.dtype
+        array = np.resize(np.asarray(values, dtype=kind), original.shape)
+    else:
+        array = np.zeros(0, original.dtype)
+    np.save(path, array)
+    _reseal_keywords(ix)
+    _searches_or_fails_cleanly(ix)
+
+
+def test_keyword_vocabulary_with_ids_outside_it(pristine, tmp_path):
+    ix = _copy(pristine, tmp_path)
+    path = _data(ix) / "bm25-vocab.json"
+    vocab = json.loads(path.read_text())
+    vocab[next(iter(vocab))] = len(vocab) + 5
+    path.write_text(json.dumps(vocab))
+    _reseal_keywords(ix)
+    with pytest.raises(RagError, match="keyword index"):
+        IndexStore.load(ix, embedder_name="fake-hash")
 
 
 def test_swapped_files(pristine, tmp_path):
