@@ -20,6 +20,9 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 CHUNKER_VERSION = 2  # bump when a rule changes, so `rag index` re-chunks stored documents
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+_LAST_WORD = re.compile(r"([\w.]+)$")  # the word before a full stop (is it an abbreviation?)
+_WORD_WINDOW = 64  # characters looked back for it; every abbreviation is far shorter
+_SPACES = re.compile(r"\s*")
 _ABBREVIATIONS = {
     "mr",
     "mrs",
@@ -138,10 +141,12 @@ def _sentence_units(text: str, start: int, end: int) -> list[_Unit]:
         le = line_end - (len(line) - len(line.rstrip()))
         cuts = [ls]
         for m in _SENTENCE_END.finditer(text, ls, le):
-            word = re.search(r"([\w.]+)$", text[ls : m.start()])
+            # Only a bounded look back and forward: slicing from the line's start, or to its end, at every
+            # sentence made one long line quadratic (a 150 KB single-line file took 22 s to chunk).
+            word = _LAST_WORD.search(text, max(ls, m.start() - _WORD_WINDOW), m.start())
             if m.group().startswith(".") and word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
                 continue
-            nxt = m.end() + len(text[m.end() : le]) - len(text[m.end() : le].lstrip())
+            nxt = _SPACES.match(text, m.end(), le).end()  # type: ignore[union-attr]  # \s* always matches
             if nxt < le and not text[nxt].islower():
                 cuts.append(nxt)
         cuts.append(le)

@@ -288,6 +288,48 @@ print(json.dumps({"s": time.perf_counter() - t0, "mb": (peak - base) / 1024, "ou
 """
 
 
+_CHUNK_PROBE = """
+import json, resource, sys, time
+from pathlib import Path
+from index.chunker import chunk_document
+from index.loaders import load_file
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+path = Path(sys.argv[1]); t0 = time.perf_counter()
+doc = load_file(path, path.parent); t1 = time.perf_counter()
+chunks = chunk_document(doc)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+took = time.perf_counter() - t1
+print(json.dumps({"load": t1 - t0, "chunk": took, "n": len(chunks), "mb": (peak - base) / 1024}))
+"""
+
+
+def near_limit(tmp: Path, mb: int = 20) -> list[Row]:
+    """Files just under the size limit are indexed: load and chunk time and memory, in one line and in
+    many (a long single line was quadratic in the chunker: 22 s for 150 KB before the bounded look-back)."""
+    rows: list[Row] = []
+    sentence = "The heron survey counted herons on the lake shore every morning. "
+    for name, lines in (("one-line.txt", 1), ("many-lines.txt", mb * 100)):
+        folder = tmp / f"near-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        per_line = sentence * (mb * 1_000_000 // len(sentence) // lines)
+        with (folder / name).open("w") as fh:
+            for _ in range(lines):
+                fh.write(per_line + "\n")
+        out = subprocess.run(
+            [PY, "-c", _CHUNK_PROBE, str(folder / name)],
+            capture_output=True, text=True, cwd=ROOT, timeout=1200,
+        )  # fmt: skip
+        try:
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            observed = (f"indexed: {r['n']} chunks; load {r['load']:.1f} s, chunk {r['chunk']:.1f} s, "
+                        f"+{max(0.0, r['mb']):.0f} MB")
+        except (IndexError, ValueError):
+            observed = f"probe failed: {out.stderr.strip()[-200:]}"
+        tried = f"{mb} MB of text in {lines} line{'s' if lines > 1 else ''}, under RAG_MAX_FILE_BYTES"
+        rows.append((f"ingest near the limit, {name}", tried, "indexed in time linear in its size", observed))
+    return rows
+
+
 def ingest(tmp: Path) -> list[Row]:
     rows: list[Row] = []
     what = _make_hostile(tmp / "hostile")
@@ -449,7 +491,7 @@ def main() -> int:
         "--skip",
         nargs="*",
         default=[],
-        choices=["disconnects", "midprompt", "load", "ingest", "fuzz", "kill"],
+        choices=["disconnects", "midprompt", "load", "ingest", "near", "fuzz", "kill"],
     )
     ap.add_argument(
         "--batches", type=int, nargs="*", default=[64, 32], help="RAG_LLM_BATCH values for midprompt"
@@ -478,6 +520,7 @@ def main() -> int:
             ("midprompt", lambda: mid_prompt(index_dir, args.batches)),
             ("load", lambda: load(index_dir, args.seconds, args.slots)),
             ("ingest", lambda: ingest(tmp)),
+            ("near", lambda: near_limit(tmp)),
             ("fuzz", lambda: fuzz(tmp, seeds, args.fuzz_cases)),
             ("kill", lambda: kill(tmp, seeds, args.kills)),
         ):

@@ -160,6 +160,21 @@ def test_abbreviations_do_not_split_sentences() -> None:
     assert chunks[0].text == "The U.S. market grew, e.g. in Texas."
 
 
+def test_sentences_of_one_very_long_line_split_as_in_a_short_one() -> None:
+    """The abbreviation look-back is bounded (long single-line files chunked in quadratic time): far into a
+    long line, and after a word longer than the look-back, sentences still split where a short line's do."""
+    filler = " ".join(f"Item {i} ships today." for i in range(3000))  # one line, about 60 KB
+    long_word = "x" * 100
+    tail = f"The U.S. market grew, e.g. in Texas. Mr. Smith agreed. A {long_word}. Next one."
+    doc = _doc(f"{filler} {tail}\n")
+    words = lambda ts: [len(t.split()) for t in ts]  # noqa: E731
+    texts = [c.text for c in chunk_document(doc, 9, 0, count_tokens=words)]
+    alone = [c.text for c in chunk_document(_doc(tail + "\n"), 9, 0, count_tokens=words)]
+    assert alone == ["The U.S. market grew, e.g. in Texas.", f"Mr. Smith agreed. A {long_word}. Next one."]
+    assert texts[-len(alone) :] == alone
+    assert texts[-len(alone) - 1] == "Item 2998 ships today. Item 2999 ships today."
+
+
 def test_embed_text_prefixes_title_once() -> None:
     doc = _doc("Body sentence.\n", title="My Title")
     chunk = chunk_document(doc)[0]
