@@ -80,6 +80,31 @@ def test_signed_in_uploads_with_the_token(tmp_path):
         assert r.status_code == 200, r.text
 
 
+def test_a_document_over_the_api_body_limit_but_within_the_upload_limit_is_accepted(tmp_path):
+    """POST /api/documents is held to RAG_UPLOAD_MAX_MB, not to the 512 KB limit of JSON bodies."""
+    pipe = make_pipeline(tmp_path, upload_max_mb=2)
+    with ServerThread(build_server(pipe, env={})) as url:
+        words = b"The heron survey counted herons on the lake shore every morning. "
+        doc = b"# Heron survey\n\n" + words * (1_500_000 // len(words))  # 1.5 MB, three times 512 KB
+        r = httpx.post(url + "/api/documents", files={"file": ("heron.md", doc)}, timeout=120)
+        assert r.status_code == 200, r.text
+        assert "heron.md" in sources(url, "heron survey lake shore")
+        over = b"x " * (1_300_000)  # 2.6 MB: over RAG_UPLOAD_MAX_MB=2, refused while it is read
+        r = httpx.post(url + "/api/documents", files={"file": ("over.txt", over)}, timeout=60)
+        assert r.status_code == 413 and r.json()["error"] == "RequestTooLarge"
+        assert httpx.post(url + "/api/search", json={"query": "x" * 600_000}).status_code == 413
+
+
+def test_uploads_count_against_the_rate_limit(tmp_path):
+    pipe = make_pipeline(tmp_path, rate_limit="2/minute")
+    with ServerThread(build_server(pipe, env={})) as url:
+        codes = [
+            httpx.post(url + "/api/documents", files={"file": (f"n{i}.md", b"note")}, timeout=60).status_code
+            for i in range(3)
+        ]
+        assert codes[:2] == [200, 200] and codes[2] == 429
+
+
 def test_size_limit_is_the_setting(tmp_path):
     from ui.uploads import Uploads
 

@@ -26,8 +26,10 @@ from ui.limits import RateLimit, SharedCounters
 
 COOKIE = "rag_token"
 OPEN_PATHS = ("/api/health", "/embed.js", "/ui-static/")
-RATE_LIMITED = ("/api/ask", "/api/search", "/api/feedback")  # prefixes; /api/ask covers /api/ask/stream
+# prefixes of POST routes; /api/ask covers /api/ask/stream, /api/documents uploads and re-indexing
+RATE_LIMITED = ("/api/ask", "/api/search", "/api/feedback", "/api/documents")
 UPLOAD_SUFFIX = "/gradio_api/upload"
+DOCUMENTS_PATH = "/api/documents"  # POST: one uploaded document, limited by RAG_UPLOAD_MAX_MB, not the API's
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around an uploaded file
 
 
@@ -66,12 +68,13 @@ class Guard:
         csp: str = "",
         max_body: int = 512 * 1024,
         max_upload: int = 10_000_000,
+        max_document: int = 20 * 1024 * 1024,
         rate_limit: str = "",
         auth_rate_limit: str = "",
         counters: SharedCounters | None = None,
     ) -> None:
         self.app, self.token, self.basic, self.csp = app, token, basic, csp
-        self.max_body, self.max_upload = max_body, max_upload
+        self.max_body, self.max_upload, self.max_document = max_body, max_upload, max_document
         self.requests = RateLimit(rate_limit, counters)
         self.failures = RateLimit(auth_rate_limit, counters, scope="sign-in")
 
@@ -125,13 +128,18 @@ class Guard:
                     scope, send, 429, "TooManyRequests", f"Rate limit reached; retry in {wait} s.", wait
                 )
         if scope["type"] == "http":
-            limit = self.max_upload + MULTIPART_SLACK if path.endswith(UPLOAD_SUFFIX) else self.max_body
+            gradio_file = path.endswith(UPLOAD_SUFFIX)
+            upload = gradio_file or (path == DOCUMENTS_PATH and scope.get("method") == "POST")
+            if not upload:
+                limit = self.max_body
+            else:  # a file: streamed to its handler and counted on the way, never read whole here
+                limit = (self.max_upload if gradio_file else self.max_document) + MULTIPART_SLACK
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 return await self._reject(
                     scope, send, 413, "RequestTooLarge", f"Request body over {limit} bytes."
                 )
-            if not path.endswith(UPLOAD_SUFFIX) and scope.get("method") in ("POST", "PUT", "PATCH"):
+            if not upload and scope.get("method") in ("POST", "PUT", "PATCH"):
                 body = await self._read_body(receive, limit)
                 if body is None:
                     return await self._reject(

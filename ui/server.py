@@ -191,6 +191,7 @@ def build_server(
         csp=content_security_policy(origins),
         max_body=int(getattr(cfg, "max_body_bytes", 512 * 1024)),
         max_upload=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
+        max_document=int(getattr(cfg, "upload_max_mb", 20)) * 1024 * 1024,
         rate_limit=str(getattr(cfg, "rate_limit", "")),
         auth_rate_limit=str(getattr(cfg, "auth_rate_limit", "")),
         counters=shared_counters(cfg, pipeline),
