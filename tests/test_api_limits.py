@@ -174,9 +174,18 @@ def test_same_origin_by_default_and_csp_everywhere(tmp_path):
 
 
 def test_gradio_upload_route_is_limited(tmp_path):
-    with client(tmp_path, max_upload_bytes=1000) as c:
+    with client(tmp_path, max_upload_bytes=1000, uploads="off") as c:
         r = c.post("/gradio_api/upload", files={"files": ("a.txt", b"x" * 200_000, "text/plain")})
     assert r.status_code in (400, 413)
+
+
+def test_the_pages_document_uploads_take_what_rag_upload_max_mb_allows(tmp_path):
+    """With uploads on, Gradio's route takes files up to RAG_UPLOAD_MAX_MB even over RAG_MAX_UPLOAD_BYTES."""
+    with client(tmp_path, max_upload_bytes=1000, upload_max_mb=1) as c:
+        ok = c.post("/gradio_api/upload", files={"files": ("a.txt", b"x" * 200_000, "text/plain")})
+        big = c.post("/gradio_api/upload", files={"files": ("b.txt", b"x" * 1_300_000, "text/plain")})
+    assert ok.status_code == 200, ok.text
+    assert big.status_code in (400, 413)
 
 
 def test_concurrent_extractive_answers_are_not_serialised(tmp_path):

@@ -74,6 +74,15 @@ CSP_BASE = (
 )
 
 
+def gradio_upload_limit(cfg: Any) -> int:
+    """Bytes Gradio's upload route takes per file: RAG_MAX_UPLOAD_BYTES, raised to RAG_UPLOAD_MAX_MB while the
+    page's document uploads are on (otherwise the page refused documents the setting allows)."""
+    limit = int(getattr(cfg, "max_upload_bytes", 10_000_000))
+    if str(getattr(cfg, "uploads", "on")).strip().lower() != "off":
+        limit = max(limit, int(getattr(cfg, "upload_max_mb", 20)) * 1024 * 1024)
+    return limit
+
+
 def content_security_policy(origins: list[str]) -> str:
     """Example: content_security_policy([]) ends with "frame-ancestors 'self'"."""
     fa = frame_ancestors(origins)
@@ -162,6 +171,7 @@ def build_server(
         return RedirectResponse("/embed/" + (f"?{query}" if query else ""))
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
+    gradio_upload = gradio_upload_limit(cfg)
     # The embed view first: "/" would otherwise swallow "/embed".
     for path, embed, footer, css, head in (
         ("/embed", True, [], EMBED_CSS, EMBED_HEAD),
@@ -178,7 +188,7 @@ def build_server(
             show_error=False,
             ssr_mode=False,
             run_history=False,
-            max_file_size=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
+            max_file_size=gradio_upload,
         )
     app.state.gate = gate
     app.state.pipeline = pipeline
@@ -190,7 +200,7 @@ def build_server(
         basic=basic,
         csp=content_security_policy(origins),
         max_body=int(getattr(cfg, "max_body_bytes", 512 * 1024)),
-        max_upload=int(getattr(cfg, "max_upload_bytes", 10_000_000)),
+        max_upload=gradio_upload,
         max_document=int(getattr(cfg, "upload_max_mb", 20)) * 1024 * 1024,
         rate_limit=str(getattr(cfg, "rate_limit", "")),
         auth_rate_limit=str(getattr(cfg, "auth_rate_limit", "")),
