@@ -214,3 +214,60 @@ def test_conversation_round_trips_through_storage_and_distrusts_it():
     assert back.id == conv.id and len(back.exchanges) == 1 and back.exchanges[0].status == "done"
     assert "<img" not in back.exchanges[0].html and "<script" not in back.exchanges[0].html
     assert back.history_before(back.add("next"), 6)[0] == Turn("user", "How much?")
+
+
+def _slow_fake(timeout: float) -> FakePipeline:
+    from rag.config import Config
+
+    cfg = Config.from_env({}, max_question_chars=200, generation_timeout=timeout, backend="extractive")
+    return FakePipeline(config=cfg, token_delay=0.3)  # "slowly": 3 s per token
+
+
+def test_a_chat_answer_past_the_total_deadline_ends_with_a_clear_message():
+    """RAG_GENERATION_TIMEOUT holds on the chat as on the API: at the deadline the pipeline is told to stop
+    (its cancel flag is set even while it is silent) and the bubble says why."""
+    fake = _slow_fake(1.0)
+    ups = run(ChatHandler(fake), "Tell me slowly how much?")
+    final = ups[-1].messages[-1]["content"]
+    assert final.startswith(ERROR_PREFIX) and "RAG_GENERATION_TIMEOUT" in final
+    assert fake.calls[0]["cancelled"].is_set() and fake.active == 0
+
+
+def test_an_exchange_past_the_total_deadline_fails_with_the_reason():
+    from ui.conversation import Conversation
+
+    fake = _slow_fake(1.0)
+    conv, h = Conversation(), ChatHandler(fake)
+    ex = conv.add("Tell me slowly how much?")
+    conv.take_next()
+    list(h.run(ex, []))
+    assert ex.status == "error" and "RAG_GENERATION_TIMEOUT" in ex.html and ex.record is None
+
+
+def test_stop_while_waiting_for_a_slot_gives_the_place_back():
+    """A question queued behind a busy slot is stopped at once, without waiting for the slot."""
+    from ui.conversation import Conversation
+
+    fake = FakePipeline()
+    gate = GenerationGate(1, cpu_limit=1)
+    lane_ticket = gate.ticket(fake.config.backend)
+    lane_ticket.acquire()  # another answer holds the only slot of this lane
+    conv, h = Conversation(), ChatHandler(fake, gate)
+    ex = conv.add("How much?")
+    conv.take_next()
+    done = threading.Event()
+
+    def worker() -> None:
+        for _ in h.run(ex, []):
+            pass
+        done.set()
+
+    threading.Thread(target=worker, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while "waiting for a free slot" not in ex.html and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "waiting for a free slot" in ex.html
+    conv.stop("<span>Stopped.</span>")
+    assert done.wait(5), "the stopped question kept waiting for the slot"
+    assert ex.status == "stopped" and gate.stats()["waiting"] == 0
+    lane_ticket.release()

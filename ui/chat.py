@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from rag.errors import QueryError, RagError
 from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
 from ui import render, sanitize
 from ui.conversation import DONE, ERROR, RUNNING, Exchange
-from ui.gate import GenerationGate, gated_stream
+from ui.gate import Cancelled, GenerationGate, GenerationTimeout, gated_stream
 
 log = logging.getLogger("ui.chat")
 
@@ -29,6 +30,40 @@ QUEUED = "_Found {n} passages; waiting for a free slot (others are being answere
 CURSOR = " ▍"
 ERROR_PREFIX = "⚠️ "
 GENERIC_ERROR = "Sorry, something went wrong while answering. It has been logged; please try again."
+TIMED_OUT = (
+    "The answer took longer than the total deadline (RAG_GENERATION_TIMEOUT); "
+    "ask a narrower question or raise the limit."
+)
+
+
+class Deadline:
+    """The total time one chat answer may take, waiting for a slot included (RAG_GENERATION_TIMEOUT).
+
+    At the deadline it sets `cancel`, the flag the pipeline's stream watches, so a backend that has gone
+    silent stops too (the API does the same in ui.runs). `expired` tells a timeout from a Stop.
+    Example: with Deadline(120.0, ex.cancelled) as d: ... d.at (monotonic) or None for no limit
+    """
+
+    def __init__(self, seconds: float, cancel: threading.Event) -> None:
+        self.at = time.monotonic() + seconds if seconds > 0 else None
+        self.expired = False
+        self._cancel = cancel
+        self._timer = threading.Timer(seconds, self._fire) if seconds > 0 else None
+        if self._timer is not None:
+            self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.expired = True
+        self._cancel.set()
+
+    def __enter__(self) -> Deadline:
+        if self._timer is not None:
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class PipelineLike(Protocol):
@@ -205,10 +240,37 @@ class ChatHandler:
     ) -> Iterator[ChatUpdate]:
         # Retrieval (and the deterministic follow-up rewrite) runs outside the gate, so sources show at
         # once even when every generation slot is busy.
-        events = self.pipeline.stream(question, history=turns, backend=backend)
+        cancel = threading.Event()
+        with Deadline(self._timeout(), cancel) as deadline:
+            events = self.pipeline.stream(question, history=turns, backend=backend, cancelled=cancel)
+            try:
+                finished = yield from self._updates(events, deadline, cancel, backend, msgs, assistant)
+            except Cancelled:  # only the deadline cancels this path: there is no Stop button on the API
+                finished = False
+            if finished:
+                return
+            if deadline.expired:
+                raise GenerationTimeout(TIMED_OUT)
+        raise RuntimeError("the pipeline stream ended without a Final event")
+
+    def _timeout(self) -> float:
+        return float(getattr(getattr(self.pipeline, "config", None), "generation_timeout", 120.0) or 0)
+
+    def _updates(
+        self,
+        events: Iterator[Event],
+        deadline: Deadline,
+        cancel: threading.Event,
+        backend: str | None,
+        msgs: list[dict[str, Any]],
+        assistant: dict,
+    ) -> Generator[ChatUpdate, None, bool]:
+        """The updates of one answer; True once its Final was shown, False when the stream ended early."""
         hits: tuple[Hit, ...] = ()
         draft = ""
-        for ev in gated_stream(self.gate, events):
+        for ev in gated_stream(self.gate, events, backend=backend, deadline=deadline.at, cancelled=cancel):
+            if deadline.expired:
+                raise GenerationTimeout(TIMED_OUT)
             if isinstance(ev, Sources):
                 hits = ev.hits
                 assistant["content"] = (QUEUED if self.gate.busy() else WRITING).format(n=len(hits))
@@ -227,8 +289,8 @@ class ChatHandler:
                     else render.answer_panel(ans.citations, hits, self._lookup)
                 )
                 yield ChatUpdate(_snap(msgs), panel, record=answer_record(ans), done=True)
-                return
-        raise RuntimeError("the pipeline stream ended without a Final event")
+                return True
+        return False
 
     def run(
         self, ex: Exchange, turns: list[Turn], backend: str | None = None
@@ -239,15 +301,23 @@ class ChatHandler:
         ex.html = note_html(THINKING.strip("_"))
         yield None
         events: Iterator[Event] | None = None
+        deadline = Deadline(self._timeout(), ex.cancelled)
         try:
             self.check(ex.question)
+            deadline.__enter__()
+            # Stop (ex.cancelled) also ends the wait for a slot: a stopped question gives its place back
             events = gated_stream(
                 self.gate,
                 self.pipeline.stream(ex.question, history=turns, backend=backend, cancelled=ex.cancelled),
+                backend=backend,
+                deadline=deadline.at,
+                cancelled=ex.cancelled,
             )
             hits: tuple[Hit, ...] = ()
             draft = ""
             for ev in events:
+                if deadline.expired:
+                    raise GenerationTimeout(TIMED_OUT)
                 if ex.status != RUNNING:
                     return
                 if isinstance(ev, Sources):
@@ -275,7 +345,15 @@ class ChatHandler:
                     ex.status = DONE
                     yield ex.panel
                     return
+            if deadline.expired:
+                raise GenerationTimeout(TIMED_OUT)
+            if ex.status != RUNNING:
+                return  # stopped: the stream ended without a Final, as asked
             raise RuntimeError("the pipeline stream ended without a Final event")
+        except Cancelled:
+            if deadline.expired:  # the deadline passed while waiting for a slot
+                self._fail(ex, ERROR_PREFIX + TIMED_OUT)
+                yield ex.panel
         except RagError as err:
             self._fail(ex, ERROR_PREFIX + str(err))
             yield ex.panel
@@ -284,6 +362,7 @@ class ChatHandler:
             self._fail(ex, ERROR_PREFIX + GENERIC_ERROR)
             yield ex.panel
         finally:
+            deadline.__exit__()
             if events is not None:
                 events.close()  # type: ignore[attr-defined]
 
