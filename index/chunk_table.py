@@ -107,6 +107,13 @@ def chunk_sources(chunks: Sequence[Chunk]) -> list[str]:
     return chunks.sources() if isinstance(chunks, ChunkTable) else [c.source for c in chunks]
 
 
+def chunk_offsets(chunks: Sequence[Chunk]) -> tuple[list[int], list[int]]:
+    """The start and end offsets of `chunks`, in order, without making Chunk records from a table."""
+    if isinstance(chunks, ChunkTable):
+        return chunks.starts.tolist(), chunks.ends.tolist()
+    return [c.start for c in chunks], [c.end for c in chunks]
+
+
 def _ints(values: Any, name: str) -> np.ndarray:
     """An int64 column from JSON. Floats, strings, nesting and `null` are damage, not offsets (checked on
     the array's dtype: a Python loop over a million values was half a second of every start)."""

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from index.chunk_table import ChunkTable, chunk_ids, chunk_sources
+from index.chunk_table import ChunkTable, chunk_ids, chunk_offsets, chunk_sources
 from index.errors import IndexCorruptError, IndexMissingError
 from index.records import Chunk, Document
 from index.tokens import keyword_tokens
@@ -202,22 +202,18 @@ class IndexStore:
         A chunk names its document by position in `documents`; its doc_id and title are the document's."""
         docs = sorted(self.documents.values(), key=lambda d: d.source)
         position = {d.source: k for k, d in enumerate(docs)}
+        starts, ends = chunk_offsets(self.chunks)
         return {
             "format": DOCSTORE_FORMAT,
             "documents": [asdict(d) for d in docs],
             "chunks": {
                 "id": chunk_ids(self.chunks),
                 "doc": [position[s] for s in chunk_sources(self.chunks)],
-                "start": self._column("starts", "start"),
-                "end": self._column("ends", "end"),
+                "start": starts,
+                "end": ends,
                 "embed_key": self._keys(),
             },
         }
-
-    def _column(self, table_field: str, chunk_field: str) -> list[int]:
-        if isinstance(self.chunks, ChunkTable):
-            return list(getattr(self.chunks, table_field).tolist())
-        return [getattr(c, chunk_field) for c in self.chunks]
 
     def _keys(self) -> list[str]:
         return self.embed_keys if len(self.embed_keys) == len(self.chunks) else [""] * len(self.chunks)

@@ -52,6 +52,9 @@ def _reseal(ix: Path) -> None:
     manifest["sha256"] = {
         n: hashlib.sha256((data / n).read_bytes()).hexdigest() for n in (FAISS_FILE, DOCSTORE_FILE)
     }
+    manifest["bm25_sha256"] = {
+        n: hashlib.sha256((data / n).read_bytes()).hexdigest() for n in manifest["bm25_sha256"]
+    }
     (ix / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -135,15 +138,6 @@ def test_docstore_values_of_any_type(pristine, tmp_path, path, value):
 BM25_NAMES = ["bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy", "bm25-vocab.json", "bm25-params.json"]
 
 
-def _reseal_keywords(ix: Path) -> None:
-    manifest = json.loads((ix / MANIFEST).read_text())
-    data = ix / manifest["data"]
-    manifest["bm25_sha256"] = {
-        n: hashlib.sha256((data / n).read_bytes()).hexdigest() for n in manifest["bm25_sha256"]
-    }
-    (ix / MANIFEST).write_text(json.dumps(manifest))
-
-
 def _searches_or_fails_cleanly(ix: Path) -> None:
     """The keyword index is read when the index is opened: damage ends there, in one of our errors; an
     index that opens must then answer keyword searches without a traceback."""
@@ -168,7 +162,7 @@ def test_damaged_keyword_files(pristine, tmp_path, which, cut, junk, reseal):
     raw = path.read_bytes()
     path.write_bytes(raw[: int(len(raw) * cut)] + junk)
     if reseal:
-        _reseal_keywords(ix)
+        _reseal(ix)
     _searches_or_fails_cleanly(ix)
 
 
@@ -191,7 +185,7 @@ def test_keyword_arrays_of_the_wrong_shape_or_range(pristine, tmp_path, which, v
     else:
         array = np.zeros(0, original.dtype)
     np.save(path, array)
-    _reseal_keywords(ix)
+    _reseal(ix)
     _searches_or_fails_cleanly(ix)
 
 
@@ -201,7 +195,7 @@ def test_keyword_vocabulary_with_ids_outside_it(pristine, tmp_path):
     vocab = json.loads(path.read_text())
     vocab[next(iter(vocab))] = len(vocab) + 5
     path.write_text(json.dumps(vocab))
-    _reseal_keywords(ix)
+    _reseal(ix)
     with pytest.raises(RagError, match="keyword index"):
         IndexStore.load(ix, embedder_name="fake-hash")
 

@@ -20,7 +20,7 @@ from rag.errors import QueryError, RagError
 from rag.records import Answer, Event, Final, Sources, Token, Turn, answer_to_json
 from ui import render, sanitize
 from ui.conversation import DONE, ERROR, RUNNING, Exchange
-from ui.gate import Cancelled, GenerationGate, GenerationTimeout, gated_stream
+from ui.gate import TIMED_OUT, Cancelled, GenerationGate, GenerationTimeout, gated_stream
 
 log = logging.getLogger("ui.chat")
 
@@ -30,10 +30,6 @@ QUEUED = "_Found {n} passages; waiting for a free slot (others are being answere
 CURSOR = " ▍"
 ERROR_PREFIX = "⚠️ "
 GENERIC_ERROR = "Sorry, something went wrong while answering. It has been logged; please try again."
-TIMED_OUT = (
-    "The answer took longer than the total deadline (RAG_GENERATION_TIMEOUT); "
-    "ask a narrower question or raise the limit."
-)
 
 
 class Deadline:
@@ -191,6 +187,7 @@ class ChatHandler:
         self.gate = gate or GenerationGate(getattr(cfg, "concurrency", 1))
         self.max_chars = int(getattr(cfg, "max_question_chars", 2000))
         self.max_turns = int(getattr(cfg, "max_history_turns", 6))
+        self.timeout = float(getattr(cfg, "generation_timeout", 120.0) or 0)  # per answer, queue included
 
     def _lookup(self, source: str) -> Document | None:
         try:
@@ -241,7 +238,7 @@ class ChatHandler:
         # Retrieval (and the deterministic follow-up rewrite) runs outside the gate, so sources show at
         # once even when every generation slot is busy.
         cancel = threading.Event()
-        with Deadline(self._timeout(), cancel) as deadline:
+        with Deadline(self.timeout, cancel) as deadline:
             events = self.pipeline.stream(question, history=turns, backend=backend, cancelled=cancel)
             try:
                 finished = yield from self._updates(events, deadline, cancel, backend, msgs, assistant)
@@ -250,11 +247,8 @@ class ChatHandler:
             if finished:
                 return
             if deadline.expired:
-                raise GenerationTimeout(TIMED_OUT)
+                raise GenerationTimeout()
         raise RuntimeError("the pipeline stream ended without a Final event")
-
-    def _timeout(self) -> float:
-        return float(getattr(getattr(self.pipeline, "config", None), "generation_timeout", 120.0) or 0)
 
     def _updates(
         self,
@@ -270,7 +264,7 @@ class ChatHandler:
         draft = ""
         for ev in gated_stream(self.gate, events, backend=backend, deadline=deadline.at, cancelled=cancel):
             if deadline.expired:
-                raise GenerationTimeout(TIMED_OUT)
+                raise GenerationTimeout()
             if isinstance(ev, Sources):
                 hits = ev.hits
                 assistant["content"] = (QUEUED if self.gate.busy() else WRITING).format(n=len(hits))
@@ -301,7 +295,7 @@ class ChatHandler:
         ex.html = note_html(THINKING.strip("_"))
         yield None
         events: Iterator[Event] | None = None
-        deadline = Deadline(self._timeout(), ex.cancelled)
+        deadline = Deadline(self.timeout, ex.cancelled)
         try:
             self.check(ex.question)
             deadline.__enter__()
@@ -317,7 +311,7 @@ class ChatHandler:
             draft = ""
             for ev in events:
                 if deadline.expired:
-                    raise GenerationTimeout(TIMED_OUT)
+                    raise GenerationTimeout()
                 if ex.status != RUNNING:
                     return
                 if isinstance(ev, Sources):
@@ -346,7 +340,7 @@ class ChatHandler:
                     yield ex.panel
                     return
             if deadline.expired:
-                raise GenerationTimeout(TIMED_OUT)
+                raise GenerationTimeout()
             if ex.status != RUNNING:
                 return  # stopped: the stream ended without a Final, as asked
             raise RuntimeError("the pipeline stream ended without a Final event")

@@ -38,8 +38,17 @@ class QueueFull(BackendError):
         self.lane, self.retry_after = lane, retry_after
 
 
+TIMED_OUT = (
+    "The answer took longer than the total deadline (RAG_GENERATION_TIMEOUT); "
+    "ask a narrower question or raise the limit."
+)
+
+
 class GenerationTimeout(BackendError):
     """The answer did not complete within the total deadline (RAG_GENERATION_TIMEOUT)."""
+
+    def __init__(self, message: str = TIMED_OUT) -> None:
+        super().__init__(message)
 
 
 class Cancelled(Exception):

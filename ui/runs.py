@@ -87,10 +87,7 @@ class Run:
                     if self.cancelled.is_set():
                         break
                     if self.deadline is not None and time.monotonic() > self.deadline:
-                        raise GenerationTimeout(
-                            "The answer took longer than the total deadline (RAG_GENERATION_TIMEOUT); "
-                            "ask a narrower question or raise the limit."
-                        )
+                        raise GenerationTimeout()
                     self._put(event)
             finally:
                 stream.close()  # closes the pipeline's stream (stops the model), then frees the slot
@@ -119,10 +116,7 @@ class Run:
                     getter.cancel()
                     if watcher is not None and watcher in done:
                         raise ClientGone()
-                    raise GenerationTimeout(
-                        "The answer took longer than the total deadline (RAG_GENERATION_TIMEOUT); "
-                        "ask a narrower question or raise the limit."
-                    )
+                    raise GenerationTimeout()
                 item = getter.result()
                 if item is _END:
                     return
